@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AttendanceConfig(AppConfig):
+    name = "attendance"
+    verbose_name = "Courses and attendance"

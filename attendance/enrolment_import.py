@@ -1,0 +1,306 @@
+"""Enrolling students in a course from a CSV file of student numbers: preview, then apply.
+
+The file has a header row with `student_number` and optionally `start_date` and `end_date`
+(YYYY-MM-DD), then one student per line; UTF-8 with or without a byte order mark, commas (or
+semicolons, as some spreadsheets save them). An empty date keeps what an existing enrolment has;
+a new enrolment starts today and has no end unless the file says otherwise.
+
+`enrolment_csv_preview` only reads: whatever the bytes are, every problem becomes a `LineError`
+(line 0 when it concerns the whole file) and nothing is raised. `enrolment_csv_apply` writes
+what a preview without errors found, in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from attendance.errors import ApplicationError
+from attendance.models import Course, Enrollment
+from students.models import Student
+
+MAX_BYTES = 1024 * 1024
+MAX_ROWS = 5000
+COLUMNS = ("student_number", "start_date", "end_date")
+# Values longer than this are cut short in messages; no student number is anywhere near it.
+SHOWN_CHARS = 40
+
+T = TypeVar("T")
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@dataclass(frozen=True)
+class LineError:
+    """A problem on one line of the file (line 0: the file as a whole)."""
+
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class EnrolmentLine:
+    """One student of the file and the dates their enrolment will have (and had, if it exists)."""
+
+    line: int
+    student_id: int
+    student_number: str
+    student_name: str
+    start_date: datetime.date
+    end_date: datetime.date | None
+    old_start_date: datetime.date | None = None
+    old_end_date: datetime.date | None = None
+
+
+@dataclass
+class EnrolmentPreview:
+    """What applying the file would do: enrolments to create, dates to change, and what is wrong."""
+
+    to_add: list[EnrolmentLine] = field(default_factory=list)
+    to_update: list[EnrolmentLine] = field(default_factory=list)
+    unchanged: list[EnrolmentLine] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+    course_id: int | None = None
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    student_number: str
+    start_date: datetime.date | None
+    end_date: datetime.date | None
+
+
+class _FileError(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.error = LineError(line, message)
+
+
+def enrolment_csv_preview(*, course: Course, data: bytes) -> EnrolmentPreview:
+    """Parse and check a CSV file of enrolments against the course; changes nothing."""
+    preview = EnrolmentPreview(course_id=course.pk)
+    try:
+        lines = _read(bytes(data))
+    except _FileError as exc:
+        preview.errors.append(exc.error)
+        return preview
+
+    rows: list[_Row] = []
+    first_line: dict[str, int] = {}
+    for line, values, too_many in lines:
+        number = values.get("student_number", "")
+        if too_many:
+            preview.errors.append(LineError(line, "The line has more values than the header line has columns."))
+            continue
+        if not number:
+            preview.errors.append(LineError(line, "The student number is empty."))
+            continue
+        if number in first_line:
+            preview.errors.append(
+                LineError(line, f"Student number {_shown(number)} is already on line {first_line[number]}.")
+            )
+            continue
+        first_line[number] = line
+        start_date, end_date = _date(values, "start_date", line), _date(values, "end_date", line)
+        if isinstance(start_date, LineError) or isinstance(end_date, LineError):
+            preview.errors.extend(error for error in (start_date, end_date) if isinstance(error, LineError))
+            continue
+        rows.append(_Row(line, number, start_date, end_date))
+
+    students = _students_by_number([row.student_number for row in rows])
+    enrolments = {enrolment.student_id: enrolment for enrolment in Enrollment.objects.filter(course=course)}
+    today = timezone.localdate()
+    for row in rows:
+        student = students.get(row.student_number)
+        if student is None:
+            preview.errors.append(LineError(row.line, f"Unknown student number {_shown(row.student_number)}."))
+            continue
+        existing = enrolments.get(student.pk)
+        if existing is None:
+            start, end = row.start_date or today, row.end_date
+            why = "" if row.start_date else " (today, as the line has no start date)"
+        else:
+            start = row.start_date or existing.start_date
+            end = row.end_date if row.end_date is not None else existing.end_date
+            kept = [label for label, given in (("start", row.start_date), ("end", row.end_date)) if given is None]
+            why = f" (an empty {' and '.join(kept)} date keeps the current one)" if kept else ""
+        if end is not None and end < start:
+            preview.errors.append(
+                LineError(
+                    row.line, f"The end date {end.isoformat()} is before the start date {start.isoformat()}{why}."
+                )
+            )
+            continue
+        result = EnrolmentLine(
+            line=row.line,
+            student_id=student.pk,
+            student_number=student.student_number,
+            student_name=student.full_name,
+            start_date=start,
+            end_date=end,
+            old_start_date=existing.start_date if existing else None,
+            old_end_date=existing.end_date if existing else None,
+        )
+        if existing is None:
+            preview.to_add.append(result)
+        elif (existing.start_date, existing.end_date) == (start, end):
+            preview.unchanged.append(result)
+        else:
+            preview.to_update.append(result)
+    preview.errors.sort(key=lambda error: error.line)
+    return preview
+
+
+def enrolment_csv_apply(*, course: Course, preview: EnrolmentPreview) -> int:
+    """Create and change the enrolments of a preview without errors, all or nothing.
+
+    Returns how many enrolments were created or had their dates changed. Students deleted since
+    the preview are skipped.
+    """
+    if preview.errors:
+        raise ApplicationError(
+            f"The file has {len(preview.errors)} error(s); correct them and upload it again. Nothing was changed."
+        )
+    if preview.course_id is not None and preview.course_id != course.pk:
+        raise ApplicationError("This preview was made for another course.")
+    wanted = {line.student_id: (line.start_date, line.end_date) for line in [*preview.to_add, *preview.to_update]}
+    if not wanted:
+        return 0
+    try:
+        with transaction.atomic():
+            # One import per course at a time.
+            Course.objects.select_for_update().filter(pk=course.pk).first()
+            existing = {e.student_id: e for e in Enrollment.objects.select_for_update().filter(course=course)}
+            alive: set[int] = set()
+            for chunk in _chunks(list(wanted)):
+                alive.update(Student.objects.filter(pk__in=chunk).values_list("pk", flat=True))
+            created: list[Enrollment] = []
+            changed: list[Enrollment] = []
+            for student_id, (start, end) in wanted.items():
+                if student_id not in alive:
+                    continue
+                enrolment = existing.get(student_id)
+                if enrolment is None:
+                    created.append(Enrollment(course=course, student_id=student_id, start_date=start, end_date=end))
+                elif (enrolment.start_date, enrolment.end_date) != (start, end):
+                    enrolment.start_date, enrolment.end_date = start, end
+                    changed.append(enrolment)
+            Enrollment.objects.bulk_create(created, batch_size=500)
+            Enrollment.objects.bulk_update(changed, ["start_date", "end_date"], batch_size=500)
+    except IntegrityError:
+        # Somebody enrolled one of these students at the same moment (on the course page).
+        raise ApplicationError(
+            "The course's enrolments changed while the file was being applied; upload it again."
+        ) from None
+    return len(created) + len(changed)
+
+
+def _read(data: bytes) -> list[tuple[int, dict[str, str], bool]]:
+    """The file's non-blank data lines as (line number, {column: stripped value}, too many values).
+
+    Raises _FileError for what concerns the whole file.
+    """
+    if len(data) > MAX_BYTES:
+        raise _FileError(0, f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into smaller files.")
+    if b"\x00" in data:
+        raise _FileError(0, "The file is not a CSV text file (save it from the spreadsheet as “CSV UTF-8”).")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _FileError(
+            line, f"Line {line} is not UTF-8 text; save the file from the spreadsheet as “CSV UTF-8”."
+        ) from None
+    if not text.strip():
+        raise _FileError(0, "The file is empty; it needs a header line with student_number and a line per student.")
+
+    first = text.lstrip().partition("\n")[0]
+    delimiter = ";" if ";" in first and "," not in first else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    columns: list[str] | None = None
+    lines: list[tuple[int, dict[str, str], bool]] = []
+    line_num = 0
+    try:
+        for cells in reader:
+            # A quoted value may span lines: a row is numbered by the line it starts on.
+            line, line_num = line_num + 1, reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if columns is None:
+                columns = _columns(line, cells)
+                continue
+            if len(lines) == MAX_ROWS:
+                raise _FileError(
+                    line, f"The file has more than {MAX_ROWS:,} students; split it into files of at most {MAX_ROWS:,}."
+                )
+            too_many = any(cell.strip() for cell in cells[len(columns) :])
+            values = {name: cell.strip() for name, cell in zip(columns, cells, strict=False) if name}
+            lines.append((line, values, too_many))
+    except csv.Error as exc:
+        start = line_num + 1
+        if "unexpected end of data" in str(exc):
+            raise _FileError(start, f'Line {start} opens a quote (") that is never closed.') from None
+        raise _FileError(start, f"Line {start} is not valid CSV ({exc}).") from None
+    return lines
+
+
+def _columns(line: int, header: list[str]) -> list[str]:
+    """The header's column names ("Student number" is student_number); empty names are ignored."""
+    columns = [re.sub(r"[\s-]+", "_", cell.strip().lower()) for cell in header]
+    unknown = [name for name in columns if name and name not in COLUMNS]
+    if "student_number" not in columns or unknown:
+        names = [_shown(cell.strip()) for cell in header if cell.strip()]
+        found = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "") if names else "nothing"
+        raise _FileError(
+            line,
+            f"The first line must be a header with the columns student_number and optionally start_date and "
+            f"end_date; found {found}.",
+        )
+    duplicates = sorted({name for name in columns if name and columns.count(name) > 1})
+    if duplicates:
+        raise _FileError(line, f"The header line has the column {duplicates[0]} more than once.")
+    return columns
+
+
+def _date(values: dict[str, str], column: str, line: int) -> datetime.date | LineError | None:
+    raw = values.get(column, "")
+    if not raw:
+        return None
+    label = column.replace("_", " ")
+    if _DATE.fullmatch(raw):
+        try:
+            return datetime.date.fromisoformat(raw)
+        except ValueError:
+            pass
+    return LineError(line, f"The {label} {_shown(raw)} is not a date in the form YYYY-MM-DD.")
+
+
+def _students_by_number(numbers: list[str]) -> dict[str, Student]:
+    max_length = Student._meta.get_field("student_number").max_length or 0
+    # Longer strings cannot be a student number: no need to send them to the database.
+    candidates = [number for number in numbers if len(number) <= max_length]
+    students: dict[str, Student] = {}
+    for chunk in _chunks(candidates):
+        students.update(
+            (student.student_number, student) for student in Student.objects.filter(student_number__in=chunk)
+        )
+    return students
+
+
+def _chunks(items: list[T], size: int = 500) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _shown(value: str) -> str:
+    short = value if len(value) <= SHOWN_CHARS else value[: SHOWN_CHARS - 1] + "…"
+    return f"“{short}”"

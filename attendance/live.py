@@ -1,0 +1,109 @@
+"""The synchronous side of the live attendance websocket: permission, roster, gallery, messages.
+
+The consumer (attendance/consumers.py) calls these through `database_sync_to_async`, so it
+stays a thin translation between the websocket and these functions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from attendance.models import ClassSession
+from attendance.selectors import session_for, session_roster, session_students
+from attendance.services import Sighting, attendance_record_sighting
+from recognition.engine import FaceEngine, get_engine
+from recognition.live import LiveFace, LiveRecognizer
+from recognition.matching import Gallery
+from students.selectors import gallery_fingerprint, gallery_for
+
+if TYPE_CHECKING:
+    import datetime
+
+    from django.contrib.auth.models import AnonymousUser, User
+
+
+def session_state_for(*, user: User | AnonymousUser, session_id: int) -> str | None:
+    """The session's state if the user may watch it, else None."""
+    session = session_for(user=user, session_id=session_id)
+    return session.state if session else None
+
+
+def roster_message(*, session_id: int) -> dict[str, Any]:
+    session = ClassSession.objects.select_related("course").get(pk=session_id)
+    return {
+        "type": "roster",
+        "session": {
+            "id": session.pk,
+            "state": session.state,
+            "course": session.course.code,
+            "starts_at": session.starts_at.isoformat(),
+            "late_from": session.late_from.isoformat(),
+        },
+        "students": session_roster(session=session),
+    }
+
+
+def _student_ids(session_id: int) -> list[int]:
+    session = ClassSession.objects.get(pk=session_id)
+    return list(session_students(session=session).values_list("pk", flat=True))
+
+
+def gallery_fingerprint_for(*, session_id: int) -> object:
+    return gallery_fingerprint(student_ids=_student_ids(session_id))
+
+
+def gallery_and_names(*, session_id: int, model_id: str) -> tuple[Gallery, dict[int, str]]:
+    session = ClassSession.objects.get(pk=session_id)
+    students = session_students(session=session)
+    names = {student.pk: student.full_name for student in students}
+    return gallery_for(model_id=model_id, student_ids=names), names
+
+
+def engine() -> FaceEngine:
+    return get_engine()
+
+
+def recognizer(*, engine: FaceEngine, gallery: Gallery) -> LiveRecognizer:
+    return LiveRecognizer(
+        engine=engine,
+        gallery=gallery,
+        threshold=settings.FACE_MATCH_THRESHOLD,
+        uncertain_band=settings.FACE_UNCERTAIN_BAND,
+        min_probability=settings.FACE_MIN_PROBABILITY,
+        settle_after=max(2, settings.ATTENDANCE_CONFIRM_FRAMES),
+    )
+
+
+def record_sightings(
+    *, session_id: int, faces: list[LiveFace], student_ids: list[int], seen_at: datetime.datetime
+) -> None:
+    distances = {face.student_id: face.distance for face in faces if face.student_id is not None}
+    for student_id in student_ids:
+        attendance_record_sighting(
+            session_id=session_id,
+            sighting=Sighting(student_id=student_id, distance=distances.get(student_id) or 0.0, seen_at=seen_at),
+        )
+
+
+def frame_message(faces: list[LiveFace], *, names: dict[int, str], elapsed_ms: float, dropped: int) -> dict[str, Any]:
+    def face_json(face: LiveFace) -> dict[str, Any]:
+        candidate = None
+        if face.candidate_id is not None:
+            candidate = {"student_id": face.candidate_id, "name": names.get(face.candidate_id)}
+        return {
+            "box": [round(v) for v in face.box],
+            "student_id": face.student_id,
+            "name": names.get(face.student_id) if face.student_id is not None else None,
+            "distance": None if face.distance is None else round(face.distance, 3),
+            "uncertain": candidate,
+            "track": face.track_id,
+        }
+
+    return {
+        "type": "frame",
+        "faces": [face_json(face) for face in faces],
+        "ms": round(elapsed_ms, 1),
+        "dropped": dropped,
+    }

@@ -1,0 +1,128 @@
+"""Courses, their class sessions and who attended them."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import models
+
+from students.models import Student
+
+
+class Course(models.Model):
+    code = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    teachers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="courses_taught", blank=True)
+    students = models.ManyToManyField(Student, through="Enrollment", related_name="courses", blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Enrollment(models.Model):
+    """A student's membership of a course; they count only in sessions held between the dates."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollments")
+    start_date = models.DateField(default=datetime.date.today)
+    end_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["course", "student"], name="unique_enrollment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} in {self.course.code}"
+
+
+class ClassSession(models.Model):
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="sessions")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    late_after_minutes = models.PositiveIntegerField(
+        default=10, help_text="Students first seen this many minutes after the start are late."
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="session_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.course.code} {self.starts_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def late_from(self) -> datetime.datetime:
+        return self.starts_at + datetime.timedelta(minutes=self.late_after_minutes)
+
+
+class AttendanceRecord(models.Model):
+    class Status(models.TextChoices):
+        PRESENT = "present", "Present"
+        LATE = "late", "Late"
+        ABSENT = "absent", "Absent"
+        EXCUSED = "excused", "Excused"
+
+    class Source(models.TextChoices):
+        FACE = "face", "Face recognition"
+        MANUAL = "manual", "Manual"
+        IMPORT = "import", "Import"
+        SYSTEM = "system", "Session closed"
+
+    session = models.ForeignKey(ClassSession, on_delete=models.CASCADE, related_name="records")
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="attendance_records")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    best_distance = models.FloatField(null=True, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["session", "student"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "student"], name="one_record_per_session_student"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} {self.status} in {self.session}"
+
+
+class AttendanceChange(models.Model):
+    """Append-only audit trail: every change of a record's status, by whom and from what source."""
+
+    session = models.ForeignKey(ClassSession, on_delete=models.CASCADE, related_name="changes")
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="attendance_changes")
+    old_status = models.CharField(max_length=10, choices=AttendanceRecord.Status.choices, blank=True)
+    new_status = models.CharField(max_length=10, choices=AttendanceRecord.Status.choices)
+    source = models.CharField(max_length=10, choices=AttendanceRecord.Source.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.student} {self.old_status or '-'} -> {self.new_status} ({self.source})"

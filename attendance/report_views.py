@@ -1,0 +1,187 @@
+"""Report pages and their CSV / XLSX exports (``?format=csv|xlsx``) for sessions, courses and students.
+
+Every view finds its object through the permission selectors: staff see everything, a teacher
+their own courses, and anything else is a 404.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from attendance.exports import FORMATS, course_table, export_response, session_table, student_table
+from attendance.reports import CourseReport, SessionReport, Tally, student_history, students_for
+from attendance.selectors import courses_for, session_for
+
+
+class _BadInput(ValueError):
+    pass
+
+
+def _export_format(request: HttpRequest) -> str | None:
+    value = request.GET.get("format", "")
+    if value and value not in FORMATS:
+        raise _BadInput(f"Unknown format {value!r}: use csv or xlsx.")
+    return value or None
+
+
+def _date(request: HttpRequest, name: str) -> datetime.date | None:
+    value = request.GET.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise _BadInput(f"{name!r} must be a date like 2025-01-31, not {value!r}.") from None
+
+
+def _export_links(request: HttpRequest) -> dict[str, str]:
+    links = {}
+    for export_format in FORMATS:
+        query = request.GET.copy()
+        query["format"] = export_format
+        links[export_format] = f"?{query.urlencode()}"
+    return links
+
+
+def _bad_request(exc: _BadInput) -> HttpResponse:
+    return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+
+
+@login_required
+def session_report(request: HttpRequest, session_id: int) -> HttpResponseBase:
+    session = session_for(user=request.user, session_id=session_id)
+    if session is None:
+        raise Http404("No such session.")
+    try:
+        export_format = _export_format(request)
+    except _BadInput as exc:
+        return _bad_request(exc)
+    report = SessionReport(session=session)
+    if export_format:
+        name = f"attendance-{session.course.code}-{timezone.localtime(session.starts_at):%Y-%m-%d-%H%M}"
+        return export_response(request, export_format=export_format, rows=session_table(report), filename=name)
+    lines = list(report.lines())
+    return render(
+        request,
+        "attendance/reports/session.html",
+        {"session": session, "report": report, "lines": lines, "exports": _export_links(request)},
+    )
+
+
+@login_required
+def course_report(request: HttpRequest, course_id: int) -> HttpResponseBase:
+    course = get_object_or_404(courses_for(user=request.user), pk=course_id)
+    try:
+        export_format = _export_format(request)
+        date_from, date_to = _date(request, "from"), _date(request, "to")
+        if date_from and date_to and date_from > date_to:
+            raise _BadInput("The 'from' date is after the 'to' date.")
+    except _BadInput as exc:
+        return _bad_request(exc)
+    report = CourseReport(course=course, date_from=date_from, date_to=date_to)
+    if export_format:
+        name = "-".join(["attendance", course.code, *(str(day) for day in (date_from, date_to) if day)])
+        return export_response(request, export_format=export_format, rows=course_table(report), filename=name)
+    rows = list(report.rows())
+    return render(
+        request,
+        "attendance/reports/course.html",
+        {
+            "course": course,
+            "report": report,
+            "rows": rows,
+            "columns": list(zip(report.sessions, report.session_totals, strict=True)),
+            "flagged": sum(1 for row in rows if row.tally.flagged),
+            "chart": rate_chart(report),
+            "warning_percent": settings.ATTENDANCE_RATE_WARNING * 100,
+            "late_weight": settings.ATTENDANCE_LATE_WEIGHT,
+            "exports": _export_links(request),
+        },
+    )
+
+
+@login_required
+def student_report(request: HttpRequest, student_id: int) -> HttpResponseBase:
+    student = get_object_or_404(students_for(user=request.user), pk=student_id)
+    try:
+        export_format = _export_format(request)
+    except _BadInput as exc:
+        return _bad_request(exc)
+    # A teacher sees the student's attendance in the courses they teach, not in others.
+    histories = student_history(student=student, courses=courses_for(user=request.user))
+    if export_format:
+        name = f"attendance-{student.student_number}"
+        return export_response(request, export_format=export_format, rows=student_table(histories), filename=name)
+    return render(
+        request,
+        "attendance/reports/student.html",
+        {
+            "student": student,
+            "histories": list(histories),
+            "warning_percent": settings.ATTENDANCE_RATE_WARNING * 100,
+            "exports": _export_links(request),
+        },
+    )
+
+
+# --- The course chart: an inline SVG drawn on the server (no JavaScript, no CDN) -------------
+
+CHART_WIDTH, CHART_HEIGHT = 720, 200
+PLOT_LEFT, PLOT_TOP, PLOT_BOTTOM = 40, 10, 26
+MAX_LABELS = 12
+
+
+def rate_chart(report: CourseReport) -> dict[str, Any]:
+    """Bars of each session's rate (height in SVG units), the warning line and a few date labels."""
+    plot_width = CHART_WIDTH - PLOT_LEFT - 10
+    plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
+    # Wide enough to fill the plot, but a handful of sessions does not make slabs.
+    slot = min(plot_width / max(len(report.sessions), 1), 48)
+    gap = min(slot * 0.15, 6)
+    every = -(-len(report.sessions) // MAX_LABELS) or 1
+    bars = []
+    for index, (session, totals) in enumerate(zip(report.sessions, report.session_totals, strict=True)):
+        rate = _chart_rate(totals)
+        height = plot_height * (rate or 0)
+        bars.append(
+            {
+                "x": round(PLOT_LEFT + index * slot + gap, 1),
+                "y": round(PLOT_TOP + plot_height - height, 1),
+                "width": round(max(slot - 2 * gap, 1), 1),
+                "height": round(height, 1),
+                "centre": round(PLOT_LEFT + (index + 0.5) * slot, 1),
+                "session": session,
+                "percent": totals.percent,
+                "flagged": totals.flagged,
+                "label": index % every == 0,
+            }
+        )
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "bars": bars,
+        "left": PLOT_LEFT,
+        "right": round(PLOT_LEFT + slot * max(len(report.sessions), 1), 1),
+        "label_y": CHART_HEIGHT - PLOT_BOTTOM + 16,
+        "axis_label_x": PLOT_LEFT - 6,
+        "none_y": PLOT_TOP + plot_height - 4,
+        "grid": [
+            {"y": round(PLOT_TOP + plot_height * (1 - fraction), 1), "label": f"{fraction * 100:.0f}%"}
+            for fraction in (0, 0.25, 0.5, 0.75, 1)
+        ],
+        "warning_y": round(PLOT_TOP + plot_height * (1 - settings.ATTENDANCE_RATE_WARNING), 1),
+    }
+
+
+def _chart_rate(totals: Tally) -> float | None:
+    rate = totals.rate
+    # A late weight above 1 could push a rate past 100%; the bar stops at the top.
+    return None if rate is None else min(rate, 1.0)

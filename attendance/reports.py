@@ -1,0 +1,305 @@
+"""Attendance reports: one session, one course over a date range, one student across courses.
+
+Every page and export computes its numbers here, with these definitions:
+
+- A session is *held* once it is open or closed; a scheduled session does not count.
+- A student *counts* in a session only if enrolled in its course on the session's local date
+  (``Enrollment.start_date <= date`` and ``end_date`` empty or ``>= date``), as in
+  ``attendance.selectors.session_students``. A record outside that window is ignored.
+- A held session in which a counted student has no record counts as absent (so do the students
+  of an open session who have not been seen yet).
+- rate = (present + ATTENDANCE_LATE_WEIGHT * late) / (sessions counted - excused): excused
+  sessions are left out of the total. With nothing left the rate is None, shown as a dash.
+  ATTENDANCE_LATE_WEIGHT is 1.0 by default: a late arrival counts as attended.
+- A student whose rate is under ATTENDANCE_RATE_WARNING (0.75 by default) is flagged.
+
+The course report walks the course's enrollments and its records side by side, both with
+``.iterator()`` in the same student order, so it holds one student's row at a time (plus the
+list of sessions and their totals) and an export of a long, large course streams.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
+from attendance.selectors import session_students
+from attendance.selectors import students_for as students_for  # re-exported for attendance/report_views.py
+from students.models import Student
+
+Status = AttendanceRecord.Status
+HELD_STATES = (ClassSession.State.OPEN, ClassSession.State.CLOSED)
+STUDENT_ORDER = ("last_name", "first_name", "student_number")
+
+
+def attendance_rate(*, present: int, late: int, excused: int, counted: int, late_weight: float) -> float | None:
+    """(present + late_weight * late) / (counted - excused), or None when that leaves nothing."""
+    total = counted - excused
+    if total <= 0:
+        return None
+    return (present + late_weight * late) / total
+
+
+def as_percent(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 100, 1)
+
+
+@dataclass
+class Tally:
+    """Counts of statuses, for one student or one session; the rate follows the settings."""
+
+    present: int = 0
+    late: int = 0
+    absent: int = 0
+    excused: int = 0
+
+    def add(self, status: str) -> None:
+        if status == Status.PRESENT:
+            self.present += 1
+        elif status == Status.LATE:
+            self.late += 1
+        elif status == Status.EXCUSED:
+            self.excused += 1
+        else:
+            self.absent += 1
+
+    @property
+    def counted(self) -> int:
+        return self.present + self.late + self.absent + self.excused
+
+    @property
+    def rate(self) -> float | None:
+        return attendance_rate(
+            present=self.present,
+            late=self.late,
+            excused=self.excused,
+            counted=self.counted,
+            late_weight=settings.ATTENDANCE_LATE_WEIGHT,
+        )
+
+    @property
+    def percent(self) -> float | None:
+        return as_percent(self.rate)
+
+    @property
+    def flagged(self) -> bool:
+        rate = self.rate
+        return rate is not None and rate < settings.ATTENDANCE_RATE_WARNING
+
+
+def is_held(session: ClassSession) -> bool:
+    return session.state in HELD_STATES
+
+
+def status_label(status: str | None) -> str:
+    return Status(status).label if status else ""
+
+
+def source_label(source: str | None) -> str:
+    return AttendanceRecord.Source(source).label if source else ""
+
+
+def local_time(moment: datetime.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return timezone.localtime(moment).strftime(fmt) if moment else ""
+
+
+def _day_start(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def _held_between(course: Course, first: datetime.date | None, last: datetime.date | None) -> QuerySet[ClassSession]:
+    """Held sessions of the course whose local date is within [first, last] (either may be open)."""
+    sessions = course.sessions.filter(state__in=HELD_STATES)
+    if first is not None:
+        sessions = sessions.filter(starts_at__gte=_day_start(first))
+    if last is not None:
+        sessions = sessions.filter(starts_at__lt=_day_start(last + datetime.timedelta(days=1)))
+    return sessions.order_by("starts_at", "pk")
+
+
+def _enrolled_on(enrollment: Enrollment, day: datetime.date) -> bool:
+    return enrollment.start_date <= day and (enrollment.end_date is None or day <= enrollment.end_date)
+
+
+# --- One session ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionLine:
+    student: Student
+    status: str | None  # None only when the session has not been held
+    first_seen_at: datetime.datetime | None
+    source: str | None  # None: no record
+
+    @property
+    def status_display(self) -> str:
+        return status_label(self.status)
+
+    @property
+    def source_display(self) -> str:
+        return source_label(self.source)
+
+
+class SessionReport:
+    """Every student who counts in the session with their status; `tally` fills as `lines()` runs."""
+
+    def __init__(self, *, session: ClassSession) -> None:
+        self.session = session
+        self.held = is_held(session)
+        self.tally = Tally()
+
+    def lines(self) -> Iterator[SessionLine]:
+        self.tally = Tally()
+        students = session_students(session=self.session)
+        # One session's records: at most one per student in the room.
+        records = {
+            record.student_id: record
+            for record in AttendanceRecord.objects.filter(session=self.session, student__in=students).iterator()
+        }
+        for student in students.order_by(*STUDENT_ORDER).iterator():
+            record = records.get(student.pk)
+            if record is not None:
+                status: str | None = record.status
+            else:
+                status = Status.ABSENT if self.held else None
+            if status is not None:
+                self.tally.add(status)
+            yield SessionLine(
+                student=student,
+                status=status,
+                first_seen_at=record.first_seen_at if record else None,
+                source=record.source if record else None,
+            )
+
+
+# --- One course: students by sessions -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    student: Student
+    enrollment: Enrollment
+    cells: list[str | None]  # a status per session; None where the student did not count
+    tally: Tally
+
+
+class CourseReport:
+    """Students by the held sessions of a course, with a local-date range filter.
+
+    `rows()` yields one student at a time and refills `session_totals` (one Tally per session,
+    in the order of `sessions`) as it goes: read the totals after the rows are exhausted.
+    """
+
+    def __init__(
+        self, *, course: Course, date_from: datetime.date | None = None, date_to: datetime.date | None = None
+    ) -> None:
+        self.course = course
+        self.date_from = date_from
+        self.date_to = date_to
+        self.sessions: list[ClassSession] = list(_held_between(course, date_from, date_to))
+        self.days = [timezone.localdate(session.starts_at) for session in self.sessions]
+        self.session_totals = [Tally() for _ in self.sessions]
+
+    def enrollments(self) -> QuerySet[Enrollment]:
+        """Enrollments that overlap the date range, in student order."""
+        enrollments = self.course.enrollments.all()
+        if self.date_to is not None:
+            enrollments = enrollments.filter(start_date__lte=self.date_to)
+        if self.date_from is not None:
+            enrollments = enrollments.filter(Q(end_date__isnull=True) | Q(end_date__gte=self.date_from))
+        return enrollments.order_by(*(f"student__{key}" for key in STUDENT_ORDER))
+
+    def rows(self) -> Iterator[StudentRow]:
+        self.session_totals = [Tally() for _ in self.sessions]
+        enrollments = self.enrollments()
+        # The same student order as the enrollments, so the two walk side by side; only students
+        # of those enrollments, so no group is ever skipped.
+        records = (
+            AttendanceRecord.objects.filter(
+                session__in=[session.pk for session in self.sessions],
+                student_id__in=enrollments.values("student_id"),
+            )
+            .order_by(*(f"student__{key}" for key in STUDENT_ORDER))
+            .values_list("student_id", "session_id", "status")
+        )
+        groups = itertools.groupby(records.iterator(), key=lambda record: record[0])
+        pending = next(groups, None)
+        for enrollment in enrollments.select_related("student").iterator():
+            statuses: dict[int, str] = {}
+            if pending is not None and pending[0] == enrollment.student_id:
+                statuses = {session_id: status for _, session_id, status in pending[1]}
+                pending = next(groups, None)
+            yield self._row(enrollment, statuses)
+
+    def _row(self, enrollment: Enrollment, statuses: dict[int, str]) -> StudentRow:
+        cells: list[str | None] = []
+        tally = Tally()
+        for session, day, totals in zip(self.sessions, self.days, self.session_totals, strict=True):
+            if not _enrolled_on(enrollment, day):
+                cells.append(None)
+                continue
+            status = statuses.get(session.pk, Status.ABSENT)
+            cells.append(status)
+            tally.add(status)
+            totals.add(status)
+        return StudentRow(student=enrollment.student, enrollment=enrollment, cells=cells, tally=tally)
+
+
+# --- One student across courses -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    session: ClassSession
+    status: str
+    first_seen_at: datetime.datetime | None
+    source: str | None  # None: no record
+
+    @property
+    def status_display(self) -> str:
+        return status_label(self.status)
+
+    @property
+    def source_display(self) -> str:
+        return source_label(self.source)
+
+
+@dataclass
+class CourseHistory:
+    course: Course
+    enrollment: Enrollment
+    entries: list[HistoryEntry] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
+
+
+def student_history(*, student: Student, courses: QuerySet[Course]) -> Iterator[CourseHistory]:
+    """The student's held sessions while enrolled, one course at a time, for the given courses only."""
+    enrollments = student.enrollments.filter(course__in=courses).select_related("course").order_by("course__code", "pk")
+    for enrollment in enrollments.iterator():
+        history = CourseHistory(course=enrollment.course, enrollment=enrollment)
+        sessions = _held_between(enrollment.course, enrollment.start_date, enrollment.end_date)
+        # One course's records of one student: a term's worth at most.
+        records = {
+            record.session_id: record
+            for record in AttendanceRecord.objects.filter(student=student, session__in=sessions).iterator()
+        }
+        for session in sessions.iterator():
+            record = records.get(session.pk)
+            status = record.status if record else Status.ABSENT
+            history.tally.add(status)
+            history.entries.append(
+                HistoryEntry(
+                    session=session,
+                    status=status,
+                    first_seen_at=record.first_seen_at if record else None,
+                    source=record.source if record else None,
+                )
+            )
+        yield history

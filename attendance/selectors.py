@@ -1,0 +1,97 @@
+"""Reads about courses, sessions and attendance, with the permission rules in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from attendance.models import AttendanceRecord, ClassSession, Course
+from students.models import Student, StudentPhoto
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+
+def course_student_ids(*, code: str) -> list[int] | None:
+    """Ids of the students enrolled in the course, or None if there is no such course."""
+    course = Course.objects.filter(code=code).first()
+    if course is None:
+        return None
+    return list(course.enrollments.values_list("student_id", flat=True))
+
+
+def courses_for(*, user: User | AnonymousUser) -> QuerySet[Course]:
+    """Staff see every course; a teacher the courses they teach; anybody else none."""
+    if not user.is_authenticated:
+        return Course.objects.none()
+    if user.is_staff:
+        return Course.objects.all()
+    return Course.objects.filter(teachers=user)
+
+
+def students_for(*, user: User | AnonymousUser) -> QuerySet[Student]:
+    """Staff see every student; a teacher the students ever enrolled in a course they teach."""
+    if not user.is_authenticated:
+        return Student.objects.none()
+    if user.is_staff:
+        return Student.objects.all()
+    return Student.objects.filter(enrollments__course__in=courses_for(user=user)).distinct()
+
+
+def sessions_for(*, user: User | AnonymousUser) -> QuerySet[ClassSession]:
+    return ClassSession.objects.filter(course__in=courses_for(user=user)).select_related("course")
+
+
+def session_for(*, user: User | AnonymousUser, session_id: int) -> ClassSession | None:
+    """The session if the user may see and change it, else None (whether or not it exists)."""
+    return sessions_for(user=user).filter(pk=session_id).first()
+
+
+def session_students(*, session: ClassSession) -> QuerySet[Student]:
+    """Students who count in the session: enrolled in its course on the day it was held."""
+    day = timezone.localdate(session.starts_at)
+    # One filter() call: all conditions must hold for the same enrolment row.
+    return Student.objects.filter(
+        Q(enrollments__end_date__isnull=True) | Q(enrollments__end_date__gte=day),
+        enrollments__course_id=session.course_id,
+        enrollments__start_date__lte=day,
+    ).distinct()
+
+
+def session_roster(*, session: ClassSession) -> list[dict[str, Any]]:
+    """Every student who counts in the session with their record (status None: not seen yet)."""
+    records = {record.student_id: record for record in AttendanceRecord.objects.filter(session=session)}
+    # Exactly the students recognition can find: a ready photo, and consent where it is required.
+    recognisable = StudentPhoto.objects.filter(
+        student__in=session_students(session=session), status=StudentPhoto.Status.READY
+    )
+    if settings.REQUIRE_CONSENT:
+        recognisable = recognisable.filter(student__consent_given_at__isnull=False)
+    ready = set(recognisable.values_list("student_id", flat=True).distinct())
+    roster = []
+    for student in session_students(session=session).order_by("last_name", "first_name", "student_number"):
+        record = records.get(student.pk)
+        roster.append(
+            {
+                "student_id": student.pk,
+                "name": student.full_name,
+                "student_number": student.student_number,
+                "has_photo": student.pk in ready,
+                **record_fields(record),
+            }
+        )
+    return roster
+
+
+def record_fields(record: AttendanceRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"status": None, "first_seen": None, "source": None, "note": ""}
+    return {
+        "status": record.status,
+        "first_seen": record.first_seen_at.isoformat() if record.first_seen_at else None,
+        "source": record.source,
+        "note": record.note,
+    }

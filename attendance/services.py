@@ -1,0 +1,175 @@
+"""Recording attendance: face sightings, manual corrections, opening and closing sessions.
+
+Every change is written in a transaction with a row in the append-only audit trail
+(`AttendanceChange`) and broadcast to the session's live pages after it commits. Face recognition
+never overwrites a manual decision.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from attendance.channels import broadcast_on_commit
+from attendance.errors import ApplicationError
+from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course
+from attendance.selectors import record_fields, session_students
+from students.models import Student
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+Status = AttendanceRecord.Status
+Source = AttendanceRecord.Source
+
+
+@dataclass(frozen=True)
+class Sighting:
+    student_id: int
+    distance: float
+    seen_at: datetime.datetime
+
+
+def _change(
+    record: AttendanceRecord, *, old_status: str, source: str, changed_by: User | None = None, note: str = ""
+) -> None:
+    AttendanceChange.objects.create(
+        session_id=record.session_id,
+        student_id=record.student_id,
+        old_status=old_status,
+        new_status=record.status,
+        source=source,
+        changed_by=changed_by,
+        note=note,
+    )
+    broadcast_on_commit(
+        record.session_id,
+        {
+            "type": "attendance",
+            "student_id": record.student_id,
+            "name": record.student.full_name,
+            **record_fields(record),
+        },
+    )
+
+
+def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> AttendanceRecord | None:
+    """Face recognition confirmed a student in an open session: mark them present or late.
+
+    A student already marked by face only gets "last seen" and the best distance updated; a
+    manual or imported decision is left alone. Returns the record, or None if nothing applied
+    (the session is not open, or the student does not count in it).
+    """
+    with transaction.atomic():
+        session = ClassSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None or session.state != ClassSession.State.OPEN:
+            return None
+        if not session_students(session=session).filter(pk=sighting.student_id).exists():
+            return None
+        status = Status.LATE if sighting.seen_at > session.late_from else Status.PRESENT
+        record, created = AttendanceRecord.objects.select_for_update().get_or_create(
+            session=session,
+            student_id=sighting.student_id,
+            defaults={
+                "status": status,
+                "source": Source.FACE,
+                "first_seen_at": sighting.seen_at,
+                "last_seen_at": sighting.seen_at,
+                "best_distance": sighting.distance,
+            },
+        )
+        if created:
+            _change(record, old_status="", source=Source.FACE)
+            return record
+        if record.source not in (Source.FACE, Source.SYSTEM):
+            return record
+        old_status = record.status
+        record.last_seen_at = max(record.last_seen_at or sighting.seen_at, sighting.seen_at)
+        record.best_distance = min(record.best_distance or sighting.distance, sighting.distance)
+        if record.source == Source.SYSTEM:
+            # Marked absent when the session closed, and it was opened again: now seen.
+            record.status, record.source, record.first_seen_at = status, Source.FACE, sighting.seen_at
+        record.save()
+        if record.status != old_status:
+            _change(record, old_status=old_status, source=Source.FACE)
+        return record
+
+
+def attendance_set_status(
+    *,
+    session: ClassSession,
+    student: Student,
+    status: str,
+    changed_by: User | None,
+    note: str = "",
+    source: str = Source.MANUAL,
+) -> AttendanceRecord:
+    """A person's decision about one student in one session (a correction or a confirmation).
+
+    Records of sessions that started more than `ATTENDANCE_LOCK_DAYS` days ago are locked for
+    everybody but staff (and for changes made by nobody in particular: `changed_by` None).
+    """
+    if status not in Status.values:
+        raise ApplicationError(f"Unknown status {status!r}; use one of {', '.join(Status.values)}.")
+    locked = session.starts_at < timezone.now() - datetime.timedelta(days=settings.ATTENDANCE_LOCK_DAYS)
+    if locked and not (changed_by is not None and changed_by.is_staff):
+        raise ApplicationError(
+            f"Records of sessions older than {settings.ATTENDANCE_LOCK_DAYS} days are locked; ask an administrator."
+        )
+    with transaction.atomic():
+        # Lock the session first, as sightings and closing do: the same lock order everywhere
+        # means a teacher's mark and a face sighting at the same moment queue instead of deadlocking.
+        ClassSession.objects.select_for_update().filter(pk=session.pk).first()
+        if not session_students(session=session).filter(pk=student.pk).exists():
+            raise ApplicationError(f"{student.full_name} is not enrolled in {session.course.code} for this session.")
+        record, created = AttendanceRecord.objects.select_for_update().get_or_create(
+            session=session,
+            student=student,
+            defaults={"status": status, "source": source, "changed_by": changed_by, "note": note},
+        )
+        old_status = "" if created else record.status
+        if not created:
+            record.status, record.source, record.changed_by, record.note = status, source, changed_by, note
+            record.save()
+        _change(record, old_status=old_status, source=source, changed_by=changed_by, note=note)
+        return record
+
+
+def session_start_now(*, course: Course, minutes: int) -> ClassSession:
+    """Create a session of `course` that starts now and is open for recognition."""
+    now = timezone.now()
+    return ClassSession.objects.create(
+        course=course,
+        starts_at=now,
+        ends_at=now + datetime.timedelta(minutes=minutes),
+        state=ClassSession.State.OPEN,
+    )
+
+
+def session_open(*, session: ClassSession) -> ClassSession:
+    with transaction.atomic():
+        session.state = ClassSession.State.OPEN
+        session.save(update_fields=["state"])
+        broadcast_on_commit(session.pk, {"type": "session", "state": session.state})
+    return session
+
+
+def session_close(*, session: ClassSession) -> ClassSession:
+    """Close the session: everyone who counts in it and was never seen becomes absent."""
+    with transaction.atomic():
+        session = ClassSession.objects.select_for_update().get(pk=session.pk)
+        session.state = ClassSession.State.CLOSED
+        session.save(update_fields=["state"])
+        unseen = session_students(session=session).exclude(attendance_records__session=session)
+        for student in unseen:
+            record = AttendanceRecord.objects.create(
+                session=session, student=student, status=Status.ABSENT, source=Source.SYSTEM
+            )
+            _change(record, old_status="", source=Source.SYSTEM, note="Not seen before the session closed.")
+        broadcast_on_commit(session.pk, {"type": "session", "state": session.state})
+    return session

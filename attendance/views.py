@@ -1,0 +1,134 @@
+"""Pages for teachers: my courses, today's sessions, the live attendance page, corrections."""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from attendance.errors import ApplicationError
+from attendance.forms import ScheduleForm
+from attendance.live import roster_message
+from attendance.models import AttendanceRecord, ClassSession
+from attendance.scheduling import sessions_schedule
+from attendance.selectors import courses_for, session_for, session_students, sessions_for
+from attendance.services import attendance_set_status, session_close, session_open, session_start_now
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    courses = courses_for(user=request.user).prefetch_related("teachers")
+    todays = sessions_for(user=request.user).filter(starts_at__date=today).order_by("starts_at")
+    open_sessions = sessions_for(user=request.user).filter(state=ClassSession.State.OPEN).order_by("-starts_at")
+    return render(
+        request,
+        "attendance/home.html",
+        {"courses": courses, "todays_sessions": todays, "open_sessions": open_sessions, "today": today},
+    )
+
+
+@login_required
+def course_detail(request: HttpRequest, course_id: int) -> HttpResponse:
+    """The course's sessions, with a form to schedule one session or a weekly series."""
+    course = get_object_or_404(courses_for(user=request.user), pk=course_id)
+    form = ScheduleForm(request.POST or None, initial={"duration_minutes": settings.SESSION_DEFAULT_MINUTES})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                created = sessions_schedule(course=course, **form.cleaned_data_for_schedule())
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, f"{len(created)} session(s) scheduled.")
+                return redirect("course-detail", course_id=course.pk)
+        status = 400
+    sessions = course.sessions.order_by("-starts_at")[:200]
+    return render(
+        request,
+        "attendance/course_detail.html",
+        {
+            "course": course,
+            "sessions": sessions,
+            "form": form,
+            "default_minutes": settings.SESSION_DEFAULT_MINUTES,
+            "time_zone": settings.TIME_ZONE,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def session_start(request: HttpRequest, course_id: int) -> HttpResponse:
+    course = get_object_or_404(courses_for(user=request.user), pk=course_id)
+    session = session_start_now(course=course, minutes=settings.SESSION_DEFAULT_MINUTES)
+    return redirect("session-detail", session_id=session.pk)
+
+
+def _session_or_404(request: HttpRequest, session_id: int) -> ClassSession:
+    session = session_for(user=request.user, session_id=session_id)
+    if session is None:
+        raise Http404("No such session.")
+    return session
+
+
+@login_required
+def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _session_or_404(request, session_id)
+    config = {
+        "sessionId": session.pk,
+        "websocketPath": f"/ws/sessions/{session.pk}/",
+        "recordUrl": f"/sessions/{session.pk}/records/",
+        "state": session.state,
+        "statuses": AttendanceRecord.Status.choices,
+        "roster": roster_message(session_id=session.pk),
+    }
+    return render(request, "attendance/session_detail.html", {"session": session, "config": config})
+
+
+@login_required
+@require_POST
+def session_state(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _session_or_404(request, session_id)
+    action = request.POST.get("action")
+    if action == "open":
+        session_open(session=session)
+    elif action == "close":
+        session_close(session=session)
+    else:
+        return HttpResponse("Unknown action: use open or close.", status=400)
+    return redirect("session-detail", session_id=session.pk)
+
+
+@login_required
+@require_POST
+def record_update(request: HttpRequest, session_id: int) -> JsonResponse:
+    """Set one student's status (JSON body: student_id, status, note); answers with the record."""
+    session = _session_or_404(request, session_id)
+    try:
+        payload = json.loads(request.body or b"{}")
+        student_id = int(payload["student_id"])
+        status = str(payload["status"])
+        note = str(payload.get("note") or "")[:500]
+    except (ValueError, TypeError, KeyError):
+        return JsonResponse({"error": "Send JSON with student_id, status and an optional note."}, status=400)
+    student = session_students(session=session).filter(pk=student_id).first()
+    if student is None:
+        return JsonResponse({"error": "That student is not enrolled in this session's course."}, status=400)
+    try:
+        record = attendance_set_status(
+            session=session, student=student, status=status, changed_by=cast(User, request.user), note=note
+        )
+    except ApplicationError as exc:
+        return JsonResponse({"error": exc.message}, status=400)
+    return JsonResponse({"student_id": student.pk, "status": record.status, "source": record.source})

@@ -1,0 +1,91 @@
+"""Matching face embeddings against a gallery of enrolled students (numpy only, no torch).
+
+A face is the nearest student if the L2 distance between unit embeddings is under the threshold;
+a student's distance is the smallest over all of their photos. All faces of a frame are compared
+with the whole gallery in one matrix operation, and one student is given to at most one face of a
+frame (the closest), so a look-alike in the same picture never takes a name that is already there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Enrolled embeddings, grouped by student: rows `starts[i]`.. belong to `student_ids[i]`."""
+
+    student_ids: np.ndarray  # (S,) int64, distinct
+    starts: np.ndarray  # (S,) int64, first row of each student in `embeddings`
+    embeddings: np.ndarray  # (M, D) float32, unit rows
+
+    @classmethod
+    def build(cls, rows: Iterable[tuple[int, np.ndarray]]) -> Gallery:
+        pairs = sorted(rows, key=lambda row: row[0])
+        if not pairs:
+            return cls.empty()
+        owners = np.array([student_id for student_id, _ in pairs], dtype=np.int64)
+        embeddings = np.stack([np.asarray(vector, dtype=np.float32) for _, vector in pairs])
+        student_ids, starts = np.unique(owners, return_index=True)
+        return cls(student_ids=student_ids, starts=starts.astype(np.int64), embeddings=embeddings)
+
+    @classmethod
+    def empty(cls, dim: int = 512) -> Gallery:
+        return cls(
+            student_ids=np.zeros(0, dtype=np.int64),
+            starts=np.zeros(0, dtype=np.int64),
+            embeddings=np.zeros((0, dim), dtype=np.float32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.student_ids)
+
+    def student_distances(self, embeddings: np.ndarray) -> np.ndarray:
+        """(N, S): each face's smallest distance to each student's photos."""
+        if not len(self) or not len(embeddings):
+            return np.zeros((len(embeddings), len(self)), dtype=np.float32)
+        squared = (
+            np.sum(embeddings**2, axis=1)[:, None]
+            + np.sum(self.embeddings**2, axis=1)[None, :]
+            - 2.0 * embeddings @ self.embeddings.T
+        )
+        distances = np.sqrt(np.maximum(squared, 0.0))
+        return np.minimum.reduceat(distances, self.starts, axis=1)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One face's outcome: `student_id` is set only for a match under the threshold."""
+
+    student_id: int | None
+    nearest_student_id: int | None
+    distance: float | None
+
+
+def match_faces(embeddings: np.ndarray, gallery: Gallery, *, threshold: float) -> list[Match]:
+    """Decide every face of one image at once (see the module docstring)."""
+    count = len(embeddings)
+    if not len(gallery):
+        return [Match(student_id=None, nearest_student_id=None, distance=None) for _ in range(count)]
+    distances = gallery.student_distances(embeddings)
+    nearest = np.argmin(distances, axis=1)
+    nearest_distance = distances[np.arange(count), nearest]
+
+    assigned: dict[int, int] = {}  # student column -> face row
+    for row in np.argsort(nearest_distance):
+        column = int(nearest[row])
+        if nearest_distance[row] < threshold and column not in assigned:
+            assigned[column] = int(row)
+    winner_of = {row: column for column, row in assigned.items()}
+
+    return [
+        Match(
+            student_id=int(gallery.student_ids[winner_of[row]]) if row in winner_of else None,
+            nearest_student_id=int(gallery.student_ids[nearest[row]]),
+            distance=float(nearest_distance[row]),
+        )
+        for row in range(count)
+    ]

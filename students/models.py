@@ -1,0 +1,85 @@
+"""Students and their enrolment photos, each photo with the face embedding computed from it."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePosixPath
+
+import numpy as np
+from django.conf import settings
+from django.db import models
+
+
+class Student(models.Model):
+    student_number = models.CharField(max_length=32, unique=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True)
+    is_active = models.BooleanField(default=True)
+    consent_given_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the school recorded the student's consent to face recognition.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "student_number"]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} ({self.student_number})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.student_number
+
+
+def photo_upload_path(instance: StudentPhoto, filename: str) -> str:
+    # A random name: the upload's own name may carry the student's name or other data.
+    suffix = PurePosixPath(filename).suffix.lower()
+    return f"student_photos/{uuid.uuid4().hex}{suffix}"
+
+
+class StudentPhoto(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        READY = "ready", "Ready"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+
+    EMBEDDING_DIM = 512
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="photos")
+    image = models.ImageField(upload_to=photo_upload_path)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, help_text="Of the uploaded file; one upload per student.")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=300, blank=True, help_text="Why the photo was rejected or failed.")
+    face_box = models.JSONField(null=True, blank=True, help_text="[x1, y1, x2, y2] in image pixels.")
+    face_probability = models.FloatField(null=True, blank=True)
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
+    embedding_model = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["student", "sha256"], name="unique_photo_per_student"),
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"Photo {self.pk} of {self.student.student_number} ({self.status})"
+
+    @property
+    def embedding_vector(self) -> np.ndarray | None:
+        if self.embedding is None:
+            return None
+        return np.frombuffer(bytes(self.embedding), dtype=np.float32)

@@ -1,0 +1,242 @@
+"""Enrolment: storing student photos and turning each into a face embedding.
+
+Every way in (admin, REST API, `enroll_folder`) calls `photo_create`, which checks the bytes,
+stores the photo as `pending` and queues `photo_embed_task` once the transaction commits. The task
+calls `photo_enroll`, which accepts a photo with exactly one clear face and stores its embedding,
+or rejects it with a reason an admin can act on. With REQUIRE_CONSENT no face of a student without
+recorded consent is even detected: the photo is rejected until consent is recorded.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from attendance.errors import ApplicationError
+from recognition.images import ImageRejected, decode_image, inspect_image
+from students.models import Student, StudentPhoto
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from recognition.engine import Face
+
+logger = logging.getLogger(__name__)
+
+FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WebP": ".webp"}
+CONSENT_MISSING = "Consent to face recognition is not recorded for this student; record it, then re-check the photo."
+
+
+def photo_create(*, student: Student, data: bytes, uploaded_by: User | None = None) -> tuple[StudentPhoto, bool]:
+    """Store a checked photo and queue its embedding; `(photo, created)`.
+
+    Uploading the same bytes for the same student again returns the existing photo.
+    """
+    try:
+        info = inspect_image(data, max_bytes=settings.PHOTO_MAX_BYTES, max_pixels=settings.PHOTO_MAX_PIXELS)
+    except ImageRejected as exc:
+        raise ApplicationError(str(exc)) from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = StudentPhoto.objects.filter(student=student, sha256=sha256).first()
+    if existing is not None:
+        return existing, False
+
+    photo = StudentPhoto(student=student, sha256=sha256, uploaded_by=uploaded_by, width=info.width, height=info.height)
+    photo.image.save(f"photo{FORMAT_SUFFIX[info.format]}", ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            photo.save()
+            transaction.on_commit(lambda: _queue_embedding(photo.pk))
+    except IntegrityError:
+        photo.image.delete(save=False)
+        # The same upload stored by a concurrent request (a double click) is that photo.
+        existing = StudentPhoto.objects.filter(student=student, sha256=sha256).first()
+        if existing is None:
+            raise
+        return existing, False
+    except Exception:
+        photo.image.delete(save=False)
+        raise
+    return photo, True
+
+
+def upload_bytes(upload: UploadedFile) -> bytes:
+    """An upload's bytes, reading at most one byte past the limit so `photo_create` can refuse it."""
+    upload.seek(0)
+    return upload.read(settings.PHOTO_MAX_BYTES + 1)
+
+
+def _queue_embedding(photo_id: int) -> None:
+    from students.tasks import photo_embed_task
+
+    photo_embed_task.delay(photo_id)
+
+
+def photo_requeue(*, photo: StudentPhoto) -> StudentPhoto:
+    """Compute a photo's embedding again (after a model change or a failure)."""
+    with transaction.atomic():
+        StudentPhoto.objects.filter(pk=photo.pk).update(
+            status=StudentPhoto.Status.PENDING, reason="", updated_at=timezone.now()
+        )
+        transaction.on_commit(lambda: _queue_embedding(photo.pk))
+    photo.refresh_from_db()
+    return photo
+
+
+def photos_requeue_stale(*, older_than: datetime.timedelta, limit: int = 500) -> list[int]:
+    """Queue again the photos pending for longer than `older_than` (their task was lost); their ids.
+
+    Each photo is locked and checked again before it is queued, so a photo finished meanwhile is
+    left alone and two sweeps at once queue it once. Queuing refreshes `updated_at`: a photo is
+    queued again at most once per `older_than`. Embedding is idempotent, so a task that was only
+    slow, not lost, costs a duplicate that returns at once.
+    """
+    cutoff = timezone.now() - older_than
+    stale = StudentPhoto.objects.filter(status=StudentPhoto.Status.PENDING, updated_at__lt=cutoff)
+    requeued = []
+    for photo_id in stale.order_by("updated_at").values_list("pk", flat=True)[:limit]:
+        with transaction.atomic():
+            photo = stale.select_for_update(skip_locked=True).filter(pk=photo_id).first()
+            if photo is None:
+                continue
+            photo_requeue(photo=photo)
+        requeued.append(photo_id)
+    if requeued:
+        logger.warning("Queued %d photo(s) pending since before %s again", len(requeued), cutoff.isoformat())
+    return requeued
+
+
+def photo_enroll(*, photo: StudentPhoto) -> StudentPhoto:
+    """Detect the one face in a pending photo and store its embedding, or reject the photo.
+
+    Idempotent: a photo that is no longer pending is returned unchanged, and the final write
+    only applies to a row that is still pending, so a redelivered task never writes twice.
+    """
+    from recognition.engine import FaceModelUnavailable, get_engine
+
+    if photo.status != StudentPhoto.Status.PENDING:
+        return photo
+    if settings.REQUIRE_CONSENT and not _has_consent(photo.student_id):
+        return _finish(photo, status=StudentPhoto.Status.REJECTED, reason=CONSENT_MISSING)
+    try:
+        with photo.image.open("rb") as handle:
+            data = handle.read()
+        image = decode_image(data, max_bytes=settings.PHOTO_MAX_BYTES, max_pixels=settings.PHOTO_MAX_PIXELS)
+    except FileNotFoundError:
+        return _finish(photo, status=StudentPhoto.Status.FAILED, reason="The image file is missing; upload it again.")
+    except ImageRejected as exc:
+        return _finish(photo, status=StudentPhoto.Status.REJECTED, reason=str(exc))
+
+    try:
+        engine = get_engine()
+    except FaceModelUnavailable as exc:
+        logger.error("Face model unavailable: %s", exc)
+        return _finish(photo, status=StudentPhoto.Status.FAILED, reason=f"Face model unavailable: {exc}")
+
+    face, rejection = enrolment_face(engine.detect(image))
+    if face is None:
+        return _finish(photo, status=StudentPhoto.Status.REJECTED, reason=rejection)
+    embedding = engine.embed(image, [face])[0]
+    return _finish(
+        photo,
+        status=StudentPhoto.Status.READY,
+        face_box=[round(v, 1) for v in face.box],
+        face_probability=round(face.probability, 4),
+        embedding=embedding.astype("float32").tobytes(),
+        embedding_model=engine.model_id,
+    )
+
+
+# A face smaller than this fraction of the main face is in the background, or is not a face at
+# all (a pattern on a desk behind the student, detected at 0.91): it does not make the photo
+# ambiguous. A second face of similar size does.
+BACKGROUND_FACE_RATIO = 0.5
+
+
+def _face_size(face: Face) -> float:
+    return min(face.width, face.height)
+
+
+def enrolment_face(faces: Sequence[Face]) -> tuple[Face | None, str]:
+    """The face to enrol from these detections, or None and why the photo cannot enrol a student.
+
+    The face is the largest clear one; the photo is rejected if another clear face is about as large.
+    """
+    clear = [face for face in faces if face.probability >= settings.FACE_MIN_PROBABILITY]
+    if not clear:
+        if faces:
+            best = max(face.probability for face in faces)
+            return None, (
+                f"No clear face found (best guess {best:.2f}, at least "
+                f"{settings.ENROLMENT_MIN_PROBABILITY:.2f} needed): upload a sharp, well-lit, frontal photo."
+            )
+        return None, "No face found: upload a photo in which the student's face is clearly visible."
+    face = max(clear, key=_face_size)
+    rivals = [
+        other for other in clear if other is not face and _face_size(other) >= BACKGROUND_FACE_RATIO * _face_size(face)
+    ]
+    if rivals:
+        return None, f"{len(rivals) + 1} faces found: upload a photo of one person."
+    if face.probability < settings.ENROLMENT_MIN_PROBABILITY:
+        return None, (
+            f"Face not clear enough (probability {face.probability:.2f}, at least "
+            f"{settings.ENROLMENT_MIN_PROBABILITY:.2f} needed): upload a sharper, frontal photo."
+        )
+    size = _face_size(face)
+    if size < settings.ENROLMENT_MIN_FACE_PX:
+        return None, (
+            f"Face too small: {size:.0f} px, at least {settings.ENROLMENT_MIN_FACE_PX} px needed. "
+            "Upload a closer or larger photo."
+        )
+    return face, ""
+
+
+def enrolment_rejection(faces: Sequence[Face]) -> str:
+    """Why these detections cannot enrol a student, or "" if they can (see `enrolment_face`)."""
+    return enrolment_face(faces)[1]
+
+
+def _has_consent(student_id: int) -> bool:
+    # From the database, not `photo.student`: consent may have been withdrawn since it was loaded.
+    return Student.objects.filter(pk=student_id, consent_given_at__isnull=False).exists()
+
+
+def _finish(photo: StudentPhoto, *, status: str, reason: str = "", **fields: object) -> StudentPhoto:
+    now = timezone.now()
+    updated = StudentPhoto.objects.filter(pk=photo.pk, status=StudentPhoto.Status.PENDING).update(
+        status=status, reason=reason[:300], processed_at=now, updated_at=now, **fields
+    )
+    if not updated:
+        logger.info("Photo %s was finished elsewhere; keeping that result", photo.pk)
+    photo.refresh_from_db()
+    return photo
+
+
+def student_get_or_create(
+    *, student_number: str, first_name: str = "", last_name: str = "", email: str = ""
+) -> tuple[Student, bool]:
+    """The student with this number, created with the given names if new (names never overwritten)."""
+    return Student.objects.get_or_create(
+        student_number=student_number,
+        defaults={"first_name": first_name, "last_name": last_name, "email": email},
+    )
+
+
+def student_record_consent(*, student: Student) -> Student:
+    """Record the student's consent, and queue again the photos rejected for the lack of it."""
+    with transaction.atomic():
+        if student.consent_given_at is None:
+            student.consent_given_at = timezone.now()
+            student.save(update_fields=["consent_given_at", "updated_at"])
+        for photo in student.photos.filter(status=StudentPhoto.Status.REJECTED, reason=CONSENT_MISSING):
+            photo_requeue(photo=photo)
+    return student

@@ -1,0 +1,46 @@
+"""Student photos are served only through this view, to users allowed to see the student."""
+
+from __future__ import annotations
+
+import io
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+from PIL import Image, ImageOps
+
+from students.models import StudentPhoto
+from students.selectors import student_visible_to
+
+THUMBNAIL_SIZE = (160, 160)
+CONTENT_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+
+
+@require_GET
+def photo_image(request: HttpRequest, photo_id: int) -> HttpResponseBase:
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    photo = get_object_or_404(StudentPhoto, pk=photo_id)
+    if not student_visible_to(user=request.user, student_id=photo.student_id):
+        raise Http404("No such photo.")
+    try:
+        handle = photo.image.open("rb")
+    except FileNotFoundError:
+        raise Http404("The photo file is missing.") from None
+    if request.GET.get("size") == "thumb":
+        with handle, Image.open(handle) as image:
+            image.draft("RGB", THUMBNAIL_SIZE)
+            thumb = ImageOps.exif_transpose(image) or image
+            thumb = thumb.convert("RGB")
+            thumb.thumbnail(THUMBNAIL_SIZE)
+            buffer = io.BytesIO()
+            thumb.save(buffer, format="JPEG", quality=80)
+        response: HttpResponseBase = HttpResponse(buffer.getvalue(), content_type="image/jpeg")
+    else:
+        suffix = "." + (photo.image.name or "").rsplit(".", 1)[-1].lower()
+        response = FileResponse(handle, content_type=CONTENT_TYPES.get(suffix, "application/octet-stream"))
+    # Biometric data: never kept by shared caches or the browser's disk cache.
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,100 @@
+"""Helpers for tests that drive headless Chromium (Playwright's sync API) against real servers."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.utils import timezone
+from playwright.sync_api import BrowserContext, Page, WebSocket
+
+from attendance.models import ClassSession, Course, Enrollment
+from students.models import Student
+
+ROOT = Path(__file__).resolve().parents[2]
+# Screenshots a person may want to look at after a run (gitignored).
+OUTPUT = ROOT / "test-output"
+
+
+class LivePage:
+    """A page, with every JSON message it received on its websockets and what its console said.
+
+    The listeners are attached before the page opens anything, so no message is missed.
+    """
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.page: Page = context.new_page()
+        self.messages: list[dict[str, Any]] = []
+        # time.monotonic() when each message arrived.
+        self.times: list[float] = []
+        self.console: list[str] = []
+        self.sockets: list[WebSocket] = []
+        self.page.on("websocket", self._opened)
+        self.page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
+        self.page.on("pageerror", lambda error: self.console.append(f"page error: {error}"))
+
+    def _opened(self, socket: WebSocket) -> None:
+        self.sockets.append(socket)
+        socket.on("framereceived", self._received)
+
+    def _received(self, payload: str | bytes) -> None:
+        if isinstance(payload, str):
+            self.messages.append(json.loads(payload))
+            self.times.append(time.monotonic())
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [message for message in self.messages if message.get("type") == kind]
+
+    def wait_for_message(self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float, after: int = 0) -> int:
+        """The index of the first message from index `after` on for which `predicate` holds, waiting for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for index in range(after, len(self.messages)):
+                if predicate(self.messages[index]):
+                    return index
+            if time.monotonic() > deadline:
+                seen = [message.get("type") for message in self.messages]
+                raise AssertionError(
+                    f"No such websocket message within {timeout:.0f} s. Types received: {seen}. Console: {self.console}"
+                )
+            # Not time.sleep: Playwright delivers the page's events only while it has control.
+            self.page.wait_for_timeout(50)
+
+    def wait_for_roster(self, *, timeout: float = 30) -> None:
+        """Until the page's websocket is connected and has sent the roster: from then on it gets events."""
+        self.wait_for_message(lambda message: message.get("type") == "roster", timeout=timeout)
+
+
+def log_in(page: Page, base_url: str, *, username: str, password: str) -> None:
+    """Log in through the login form; ends on the home page."""
+    page.goto(f"{base_url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    with page.expect_navigation():
+        page.click("form button[type=submit]")
+    assert page.url == f"{base_url}/", f"log-in of {username} ended on {page.url}: {page.content()[:2000]}"
+
+
+def open_session_with(*, teachers: Iterable[User], students: Iterable[Student], code: str) -> ClassSession:
+    """A course taught by `teachers` with `students` enrolled, and its session open now."""
+    course = Course.objects.create(code=code, name=f"{code} class")
+    course.teachers.add(*teachers)
+    for student in students:
+        Enrollment.objects.create(course=course, student=student, start_date=datetime.date(2020, 1, 1))
+    now = timezone.now()
+    return ClassSession.objects.create(
+        course=course,
+        starts_at=now - datetime.timedelta(minutes=5),
+        ends_at=now + datetime.timedelta(minutes=85),
+        state=ClassSession.State.OPEN,
+    )
+
+
+def roster_row(page: Page, student: Student) -> Any:
+    """The roster row of a student (`tr[data-student-id][data-status]`) as a Playwright locator."""
+    return page.locator(f'#roster-body tr[data-student-id="{student.pk}"]')

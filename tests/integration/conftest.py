@@ -1,0 +1,190 @@
+"""Fixtures that start real processes (tests/integration/processes.py) for tests marked integration.
+
+Such tests use `transactional_db`: the processes see only committed rows. Without PostgreSQL or
+Redis (or, for tests marked browser, Chromium and ffmpeg) they are skipped with the reason, except
+in CI (CI=true), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.db import connections
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.faces import FACES
+from tests.integration.processes import (
+    RunningProcess,
+    process_environment,
+    redis_test_url,
+    running_in_ci,
+    services_problem,
+    start_asgi_server,
+    start_celery_worker,
+    start_redis_server,
+)
+
+PROCESSES = pytest.StashKey[list[RunningProcess]]()
+CHROMIUM = "/usr/bin/chromium"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture: without PostgreSQL, setting up the test database would error instead.
+    if item.get_closest_marker("integration") is None:
+        return
+    problem = services_problem()
+    if not problem and item.get_closest_marker("browser") is not None:
+        missing = [path for path in (CHROMIUM, "ffmpeg") if shutil.which(path) is None]
+        problem = f"browser tests need {' and '.join(missing)}" if missing else ""
+    if problem:
+        if running_in_ci():
+            pytest.fail(f"CI needs what integration tests use: {problem}", pytrace=False)
+        pytest.skip(problem)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    # A failing test's report ends with the logs of the processes it started.
+    report = yield
+    if report.failed:
+        for process in item.stash.get(PROCESSES, []):
+            report.sections.append((f"{process.name} log ({process.log_path})", process.log_tail()))
+    return report
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: pytest.FixtureRequest) -> None:
+    # Overrides the test-wide MD5 hasher: the servers log users in with the default hashers, of
+    # which scrypt is the fast one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.ScryptPasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def integration_env(transactional_db: None, media_root: Path) -> dict[str, str]:
+    """The environment for processes: test database, an empty Redis database, this test's media."""
+    url = redis_test_url()
+    # Once per test, before any process starts: a worker's queue bindings live in this database.
+    redis.Redis.from_url(url).flushdb()
+    return process_environment(media_root=media_root, redis_url=url)
+
+
+def _started(request: pytest.FixtureRequest, process: RunningProcess) -> RunningProcess:
+    request.node.stash.setdefault(PROCESSES, []).append(process)
+    request.addfinalizer(process.stop)
+    return process
+
+
+@pytest.fixture
+def celery_worker(request: pytest.FixtureRequest, integration_env: dict[str, str], tmp_path: Path) -> RunningProcess:
+    """A `celery -A attendance worker` (prefork, concurrency 1), stopped after the test."""
+    process = start_celery_worker(env=integration_env, log_path=tmp_path / "logs" / "celery-worker.log")
+    return _started(request, process)
+
+
+@pytest.fixture
+def celery_workers(
+    request: pytest.FixtureRequest, integration_env: dict[str, str], tmp_path: Path
+) -> Callable[..., RunningProcess]:
+    """Start Celery workers like `celery_worker`: `worker = celery_workers()`, as often as needed.
+
+    Keyword arguments are extra environment variables for that worker (e.g. REDIS_URL=...).
+    """
+    count = 0
+
+    def start(**extra_env: str) -> RunningProcess:
+        nonlocal count
+        count += 1
+        process = start_celery_worker(
+            env={**integration_env, **extra_env}, log_path=tmp_path / "logs" / f"celery-worker-{count}.log"
+        )
+        process.name = f"celery worker {count}"
+        return _started(request, process)
+
+    return start
+
+
+@pytest.fixture
+def redis_servers(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[int], RunningProcess]:
+    """Start a private redis-server on a port: `server = redis_servers(port)`; stopped after the test.
+
+    For tests that stop and start Redis, which the machine's shared server must never be.
+    """
+    count = 0
+
+    def start(port: int) -> RunningProcess:
+        nonlocal count
+        count += 1
+        process = start_redis_server(port=port, log_path=tmp_path / "logs" / f"redis-server-{count}.log")
+        return _started(request, process)
+
+    return start
+
+
+@pytest.fixture
+def asgi_server(request: pytest.FixtureRequest, integration_env: dict[str, str], tmp_path: Path) -> Callable[..., str]:
+    """Start bin/serve (daphne) on a free port: `base_url = asgi_server()`, as often as needed.
+
+    Keyword arguments are extra environment variables for that server (e.g. FRAME_MAX_BYTES="4096").
+    Servers share the Redis channel layer and the database, and are stopped after the test.
+    """
+    count = 0
+
+    def start(**extra_env: str) -> str:
+        nonlocal count
+        count += 1
+        process = start_asgi_server(
+            env={**integration_env, **extra_env},
+            log_path=tmp_path / "logs" / f"asgi-server-{count}.log",
+            name=f"asgi server {count}",
+        )
+        return _started(request, process).url
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def fake_webcam(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared clip as a .y4m file, which Chromium's fake camera plays in a loop."""
+    video = tmp_path_factory.mktemp("webcam") / "short_hamilton_clip.y4m"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(FACES / "video" / "short_hamilton_clip.mp4"), "-pix_fmt", "yuv420p", video],
+        check=True,
+        timeout=120,
+    )
+    return video
+
+
+@pytest.fixture
+def chromium(fake_webcam: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    """Headless Chromium whose camera plays `fake_webcam`, with camera permission granted."""
+    # Playwright's sync API keeps its event loop running under the test's code, so Django would
+    # take the test's ORM calls for calls from async code and refuse them.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-video-capture={fake_webcam}",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+            # While Playwright's loop runs, Django keeps the test's database connections per async
+            # context (asgiref.local), out of pytest-django's reach: left open, one would stop the
+            # test database from being dropped at the end.
+            connections.close_all()
