@@ -73,6 +73,8 @@ def recognizer(*, engine: FaceEngine, gallery: Gallery) -> LiveRecognizer:
         uncertain_band=settings.FACE_UNCERTAIN_BAND,
         min_probability=settings.FACE_MIN_PROBABILITY,
         settle_after=max(2, settings.ATTENDANCE_CONFIRM_FRAMES),
+        min_face_px=settings.FACE_LIVE_MIN_FACE_PX,
+        max_embeds_per_frame=settings.FACE_LIVE_MAX_EMBEDS_PER_FRAME,
     )
 
 

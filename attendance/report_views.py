@@ -17,8 +17,8 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from attendance.exports import FORMATS, course_table, export_response, session_table, student_table
-from attendance.reports import CourseReport, SessionReport, Tally, student_history, students_for
-from attendance.selectors import courses_for, session_for
+from attendance.reports import CourseReport, SessionReport, Tally, student_history
+from attendance.selectors import courses_for, session_for, students_for
 
 
 class _BadInput(ValueError):

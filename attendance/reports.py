@@ -31,7 +31,6 @@ from django.utils import timezone
 
 from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
 from attendance.selectors import session_students
-from attendance.selectors import students_for as students_for  # re-exported for attendance/report_views.py
 from students.models import Student
 
 Status = AttendanceRecord.Status
@@ -131,12 +130,11 @@ def _enrolled_on(enrollment: Enrollment, day: datetime.date) -> bool:
 # --- One session ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SessionLine:
-    student: Student
-    status: str | None  # None only when the session has not been held
-    first_seen_at: datetime.datetime | None
-    source: str | None  # None: no record
+class _Labelled:
+    """The status and source of a report line, as people read them."""
+
+    status: str | None
+    source: str | None
 
     @property
     def status_display(self) -> str:
@@ -145,6 +143,14 @@ class SessionLine:
     @property
     def source_display(self) -> str:
         return source_label(self.source)
+
+
+@dataclass(frozen=True)
+class SessionLine(_Labelled):
+    student: Student
+    status: str | None  # None only when the session has not been held
+    first_seen_at: datetime.datetime | None
+    source: str | None  # None: no record
 
 
 class SessionReport:
@@ -256,19 +262,11 @@ class CourseReport:
 
 
 @dataclass(frozen=True)
-class HistoryEntry:
+class HistoryEntry(_Labelled):
     session: ClassSession
     status: str
     first_seen_at: datetime.datetime | None
     source: str | None  # None: no record
-
-    @property
-    def status_display(self) -> str:
-        return status_label(self.status)
-
-    @property
-    def source_display(self) -> str:
-        return source_label(self.source)
 
 
 @dataclass

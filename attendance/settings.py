@@ -255,6 +255,12 @@ FRAME_MAX_HEIGHT = env_int("FRAME_MAX_HEIGHT", 1080, minimum=160)
 # A face this far above FACE_MATCH_THRESHOLD is shown as "maybe <name>" for the teacher to
 # confirm; it never marks anybody by itself.
 FACE_UNCERTAIN_BAND = env_float("FACE_UNCERTAIN_BAND", 0.1)
+# Faces narrower than this are not looked for in live frames, so detection runs on a copy of the
+# frame scaled down to match (faces are still cropped from the full frame). Enrolment photos need
+# faces of ENROLMENT_MIN_FACE_PX; smaller faces give unreliable embeddings anyway.
+FACE_LIVE_MIN_FACE_PX = env_int("FACE_LIVE_MIN_FACE_PX", 40, minimum=20)
+# Faces embedded per live frame at most (those waiting longest first), bounding a frame's time.
+FACE_LIVE_MAX_EMBEDS_PER_FRAME = env_int("FACE_LIVE_MAX_EMBEDS_PER_FRAME", 4, minimum=1)
 # A student is present once matched in this many frames within this many seconds.
 ATTENDANCE_CONFIRM_FRAMES = env_int("ATTENDANCE_CONFIRM_FRAMES", 2, minimum=1)
 ATTENDANCE_CONFIRM_SECONDS = env_int("ATTENDANCE_CONFIRM_SECONDS", 10, minimum=1)

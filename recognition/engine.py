@@ -65,16 +65,20 @@ class FaceEngine:
         self.detector = MTCNN(keep_all=True, post_process=True, device="cpu").eval()
         self.embedder, self.model_id = _load_embedder(weights_path, weights_sha256)
 
-    def detect(self, image: np.ndarray) -> list[Face]:
+    def detect(self, image: np.ndarray, *, min_face_px: int | None = None) -> list[Face]:
         """All faces MTCNN finds in an RGB image, most probable first.
 
-        Images with a side longer than FACE_DETECTION_MAX_SIDE are detected on a downscaled copy;
-        boxes are always in the pixels of `image`.
+        Images with a side longer than FACE_DETECTION_MAX_SIDE are detected on a downscaled copy, and
+        so is every image when `min_face_px` says no face narrower than that is wanted: MTCNN's
+        smallest face is then scaled to that width, which saves most of the detection time.
+        Boxes are always in the pixels of `image`.
         """
         import torch
 
         height, width = image.shape[:2]
         scale = min(1.0, self.detection_max_side / max(height, width))
+        if min_face_px:
+            scale = min(scale, self.detector.min_face_size / min_face_px)
         small = image
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))

@@ -66,30 +66,43 @@ class LiveRecognizer:
         uncertain_band: float,
         min_probability: float,
         settle_after: int = 2,
+        min_face_px: int | None = None,
+        max_embeds_per_frame: int | None = None,
     ) -> None:
         """`settle_after`: matches of one face in a row before it is trusted without re-embedding
-        (at least the number of sightings attendance needs, or confirmation could stall)."""
+        (at least the number of sightings attendance needs, or confirmation could stall).
+        `min_face_px`: faces narrower than this are not looked for, which lets detection run on a
+        downscaled copy of the frame. `max_embeds_per_frame`: faces embedded per frame at most."""
         self.engine = engine
         self.settle_after = settle_after
         self.gallery = gallery
         self.threshold = threshold
         self.uncertain_band = uncertain_band
         self.min_probability = min_probability
-        self.tracker = FaceTracker(settle_after=settle_after)
+        self.min_face_px = min_face_px
+        self.max_embeds_per_frame = max_embeds_per_frame
+        self.tracker = self._new_tracker()
+
+    def _new_tracker(self) -> FaceTracker:
+        # A face twice the uncertain band over the threshold is well clear of any "maybe": a
+        # stranger, re-checked less often. (Unknown faces lie about 1.3 from everyone; a student's
+        # own face drifts up to about 1.2 on bad frames of the shared clip.)
+        return FaceTracker(settle_after=self.settle_after, stranger_distance=self.threshold + 2 * self.uncertain_band)
 
     def replace_gallery(self, gallery: Gallery) -> None:
         # Earlier matches were made against other students: start the tracks afresh.
         self.gallery = gallery
-        self.tracker = FaceTracker(settle_after=self.settle_after)
+        self.tracker = self._new_tracker()
 
     def process_frame(self, data: bytes) -> list[LiveFace]:
         """Decode and process one webcam frame; ImageRejected if it is not an acceptable image."""
         return self.process(decode_frame(data))
 
     def process(self, image: np.ndarray) -> list[LiveFace]:
-        faces = [face for face in self.engine.detect(image) if face.probability >= self.min_probability]
+        detected = self.engine.detect(image, min_face_px=self.min_face_px)
+        faces = [face for face in detected if face.probability >= self.min_probability]
         tracks = self.tracker.update(faces)
-        todo = [i for i, track in enumerate(tracks) if self.tracker.needs_embedding(track)]
+        todo = self.tracker.due(tracks, limit=self.max_embeds_per_frame)
         if todo:
             embeddings = self.engine.embed(image, [faces[i] for i in todo])
             matches = match_faces(embeddings, self.gallery, threshold=self.threshold)
@@ -102,7 +115,7 @@ class LiveRecognizer:
             for i, match in zip(todo, matches, strict=True):
                 if match.student_id in held:
                     match = Match(student_id=None, nearest_student_id=match.nearest_student_id, distance=match.distance)
-                tracks[i].record(match, self.tracker.frame)
+                self.tracker.record(tracks[i], match)
 
         fresh = set(todo)
         named = {track.match.student_id for track in tracks if track.match and track.match.student_id is not None}

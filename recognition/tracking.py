@@ -1,18 +1,27 @@
 """Following faces from frame to frame by box overlap, so a settled face is not embedded every frame.
 
-A track is *settled* once its last `settle_after` embeddings named the same student; it is then
-embedded again only every `recheck_every` frames (to catch a swap of people in the same spot).
-Unknown and unsettled faces are embedded every frame they are seen.
+A track is *settled* once its last `settle_after` embeddings agreed: all named the same student,
+or all found a stranger (nearest student at least `stranger_distance` away, so not even a "maybe").
+A settled student is embedded again every `recheck_every` frames (to catch a swap of people in the
+same spot), a settled stranger every `stranger_recheck_every` frames (to catch a student who first
+turned away). A face whose box jumped (overlap with its last box under `steady_iou`, as at a cut
+or when one person steps in front of another) is unsettled: it may be somebody else now. Other
+faces are embedded every frame they are seen, as far as `due` allows.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 from recognition.engine import Face
 from recognition.matching import Match
 
 SETTLE_AFTER = 2
+STRANGER: Literal["stranger"] = "stranger"
+# What one embedding said about a track: a student, a stranger, or neither (near a student, or no match yet).
+Verdict = int | Literal["stranger"] | None
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -33,18 +42,20 @@ class Track:
     last_seen_frame: int
     last_embedded_frame: int = -1
     match: Match | None = None
-    recent_students: list[int | None] = field(default_factory=list)
+    recent_verdicts: list[Verdict] = field(default_factory=list)
     settle_after: int = SETTLE_AFTER
 
     @property
-    def settled(self) -> bool:
-        recent = self.recent_students[-self.settle_after :]
-        return len(recent) == self.settle_after and recent[0] is not None and len(set(recent)) == 1
+    def settled_as(self) -> Verdict:
+        """The student (or STRANGER) the last `settle_after` embeddings all agreed on, else None."""
+        recent = self.recent_verdicts[-self.settle_after :]
+        if len(recent) == self.settle_after and len(set(recent)) == 1:
+            return recent[0]
+        return None
 
-    def record(self, match: Match, frame: int) -> None:
-        self.match = match
-        self.last_embedded_frame = frame
-        self.recent_students = [*self.recent_students[-(self.settle_after - 1) :], match.student_id]
+    @property
+    def settled(self) -> bool:
+        return self.settled_as is not None
 
 
 class FaceTracker:
@@ -52,13 +63,19 @@ class FaceTracker:
         self,
         *,
         min_iou: float = 0.3,
+        steady_iou: float = 0.6,
         recheck_every: int = 15,
+        stranger_recheck_every: int = 5,
+        stranger_distance: float = math.inf,
         forget_after: int = 10,
         settle_after: int = SETTLE_AFTER,
     ) -> None:
         self.min_iou = min_iou
+        self.steady_iou = steady_iou
         self.settle_after = settle_after
         self.recheck_every = recheck_every
+        self.stranger_recheck_every = stranger_recheck_every
+        self.stranger_distance = stranger_distance
         self.forget_after = forget_after
         self.tracks: list[Track] = []
         self.frame = -1
@@ -84,6 +101,8 @@ class FaceTracker:
                 continue
             used_tracks.add(t)
             track_of[f] = self.tracks[t]
+            if overlap < self.steady_iou:
+                track_of[f].recent_verdicts = []
         for f, face in enumerate(faces):
             track = track_of.get(f)
             if track is None:
@@ -98,5 +117,29 @@ class FaceTracker:
         self.tracks = [t for t in self.tracks if self.frame - t.last_seen_frame <= self.forget_after]
         return [track_of[f] for f in range(len(faces))]
 
+    def record(self, track: Track, match: Match) -> None:
+        """What embedding the track's face in this frame found."""
+        verdict: Verdict = match.student_id
+        if verdict is None and match.distance is not None and match.distance >= self.stranger_distance:
+            verdict = STRANGER
+        track.match = match
+        track.last_embedded_frame = self.frame
+        track.recent_verdicts = [*track.recent_verdicts[-(self.settle_after - 1) :], verdict]
+
     def needs_embedding(self, track: Track) -> bool:
-        return not track.settled or self.frame - track.last_embedded_frame >= self.recheck_every
+        settled_as = track.settled_as
+        if settled_as is None:
+            return True
+        every = self.stranger_recheck_every if settled_as == STRANGER else self.recheck_every
+        return self.frame - track.last_embedded_frame >= every
+
+    def due(self, tracks: list[Track], *, limit: int | None = None) -> list[int]:
+        """Indices of the tracks to embed this frame: at most `limit`, those waiting longest first.
+
+        The limit bounds a frame's time when many faces appear at once; the others wait a frame or two.
+        """
+        waiting = sorted(
+            (i for i, track in enumerate(tracks) if self.needs_embedding(track)),
+            key=lambda i: tracks[i].last_embedded_frame,
+        )
+        return sorted(waiting[:limit])

@@ -10,10 +10,10 @@ from django.conf import settings
 from django.db.models import Count, Max
 
 from recognition.matching import Gallery
-from students.models import Student, StudentPhoto
+from students.models import StudentPhoto
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
+    pass
 
 
 def gallery_for(*, model_id: str, student_ids: Iterable[int] | None = None) -> Gallery:
@@ -31,15 +31,6 @@ def gallery_for(*, model_id: str, student_ids: Iterable[int] | None = None) -> G
         photos = photos.filter(student_id__in=list(student_ids))
     rows = photos.values_list("student_id", "embedding")
     return Gallery.build((student_id, np.frombuffer(bytes(blob or b""), dtype=np.float32)) for student_id, blob in rows)
-
-
-def student_visible_to(*, user: User | AnonymousUser, student_id: int) -> bool:
-    """Staff see every student; a teacher sees the students of the courses they teach."""
-    if not user.is_authenticated:
-        return False
-    if user.is_staff:
-        return True
-    return Student.objects.filter(pk=student_id, courses__teachers=user).exists()
 
 
 def gallery_fingerprint(*, student_ids: Iterable[int]) -> tuple[object, ...]:

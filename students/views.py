@@ -11,8 +11,8 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 from PIL import Image, ImageOps
 
+from attendance.selectors import students_for
 from students.models import StudentPhoto
-from students.selectors import student_visible_to
 
 THUMBNAIL_SIZE = (160, 160)
 CONTENT_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
@@ -23,7 +23,7 @@ def photo_image(request: HttpRequest, photo_id: int) -> HttpResponseBase:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     photo = get_object_or_404(StudentPhoto, pk=photo_id)
-    if not student_visible_to(user=request.user, student_id=photo.student_id):
+    if not students_for(user=request.user).filter(pk=photo.student_id).exists():
         raise Http404("No such photo.")
     try:
         handle = photo.image.open("rb")

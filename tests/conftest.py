@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from attendance.models import ClassSession, Course, Enrollment
 from students.models import Student
+from tests.attendance.builders import session_open_now
 
 # --fuzz-full and the fuzz case counters (tests/fuzz/plugin.py).
 pytest_plugins = ["tests.fuzz.plugin"]
@@ -58,10 +59,4 @@ def course(teacher: User, student: Student) -> Course:
 
 @pytest.fixture
 def open_session(course: Course) -> ClassSession:
-    now = timezone.now()
-    return ClassSession.objects.create(
-        course=course,
-        starts_at=now - datetime.timedelta(minutes=5),
-        ends_at=now + datetime.timedelta(minutes=85),
-        state=ClassSession.State.OPEN,
-    )
+    return session_open_now(course)

@@ -7,7 +7,6 @@ Two classes are used: the two people of the shared clip, and the five people of
 
 from __future__ import annotations
 
-import datetime
 import io
 import os
 import re
@@ -26,14 +25,14 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.management import call_command
 from django.test import AsyncClient
-from django.utils import timezone
 from PIL import Image
 from pytest_django.fixtures import Settings
 
 from attendance.asgi import application
 from attendance.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_OPEN, CLOSE_UNAUTHENTICATED
-from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course, Enrollment
+from attendance.models import AttendanceChange, AttendanceRecord, ClassSession
 from students.models import Student, StudentPhoto
+from tests.attendance.builders import open_session_with
 from tests.faces import FACES, face_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -165,20 +164,6 @@ class Class:
         return self.students[number].pk
 
 
-def open_session_of(teacher: User, students: Iterable[Student], *, code: str) -> ClassSession:
-    course = Course.objects.create(code=code, name=f"{code} class")
-    course.teachers.add(teacher)
-    for student in students:
-        Enrollment.objects.create(course=course, student=student, start_date=datetime.date(2020, 1, 1))
-    now = timezone.now()
-    return ClassSession.objects.create(
-        course=course,
-        starts_at=now - datetime.timedelta(minutes=5),
-        ends_at=now + datetime.timedelta(minutes=85),
-        state=ClassSession.State.OPEN,
-    )
-
-
 @pytest.fixture(scope="module")
 def hamilton_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("hamilton")
@@ -195,14 +180,18 @@ def hamilton_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def hamilton(enrolments: dict[Path, Enrolled], hamilton_folder: Path, teacher: User) -> Class:
     """The two people of the clip, enrolled from the photos beside it, in an open session."""
     students = enrol(hamilton_folder, enrolments)
-    return Class(session=open_session_of(teacher, students.values(), code="MUS1"), students=students)
+    return Class(
+        session=open_session_with(teachers=[teacher], students=students.values(), code="MUS1"), students=students
+    )
 
 
 @pytest.fixture
 def five(enrolments: dict[Path, Enrolled], teacher: User) -> Class:
     """alex_lacamoire, biden, kit_harington, obama and rose_leslie in an open session."""
     students = enrol(FACES / "enroll", enrolments)
-    return Class(session=open_session_of(teacher, students.values(), code="PROBE1"), students=students)
+    return Class(
+        session=open_session_with(teachers=[teacher], students=students.values(), code="PROBE1"), students=students
+    )
 
 
 @pytest.fixture

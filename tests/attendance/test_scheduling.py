@@ -46,19 +46,22 @@ def test_weekly_series_keeps_local_start_across_daylight_saving(warsaw: None, co
     assert ClassSession.objects.filter(course=course, state="scheduled").count() == 4
 
 
+# The course page's schedule form for a weekly series, Monday 23 March to Friday 3 April 2026, no weekdays chosen.
+WEEKLY_SERIES = {
+    "first_date": "2026-03-23",
+    "start_time": "08:15",
+    "duration_minutes": "45",
+    "late_after_minutes": "5",
+    "repeat_weekly": "on",
+    "last_date": "2026-04-03",
+}
+
+
 def test_schedule_form_on_the_course_page(warsaw: None, client: Client, teacher: User, course: Course) -> None:
     client.force_login(teacher)
     response = client.post(
         f"/courses/{course.pk}/",
-        {
-            "first_date": "2026-03-23",
-            "start_time": "08:15",
-            "duration_minutes": "45",
-            "late_after_minutes": "5",
-            "repeat_weekly": "on",
-            "last_date": "2026-04-03",
-            "weekdays": ["2", "4"],
-        },
+        {**WEEKLY_SERIES, "weekdays": ["2", "4"]},
         follow=True,
     )
     assert response.status_code == 200
@@ -77,14 +80,7 @@ def test_weekly_series_without_weekdays_is_refused(client: Client, teacher: User
     client.force_login(teacher)
     response = client.post(
         f"/courses/{course.pk}/",
-        {
-            "first_date": "2026-03-23",
-            "start_time": "08:15",
-            "duration_minutes": "45",
-            "late_after_minutes": "5",
-            "repeat_weekly": "on",
-            "last_date": "2026-04-03",
-        },
+        WEEKLY_SERIES,
     )
     assert response.status_code == 400
     assert "Choose at least one weekday." in response.content.decode()

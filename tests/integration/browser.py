@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.models import User
-from django.utils import timezone
 from playwright.sync_api import BrowserContext, Page, WebSocket
 
-from attendance.models import ClassSession, Course, Enrollment
 from students.models import Student
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,21 +74,6 @@ def log_in(page: Page, base_url: str, *, username: str, password: str) -> None:
     with page.expect_navigation():
         page.click("form button[type=submit]")
     assert page.url == f"{base_url}/", f"log-in of {username} ended on {page.url}: {page.content()[:2000]}"
-
-
-def open_session_with(*, teachers: Iterable[User], students: Iterable[Student], code: str) -> ClassSession:
-    """A course taught by `teachers` with `students` enrolled, and its session open now."""
-    course = Course.objects.create(code=code, name=f"{code} class")
-    course.teachers.add(*teachers)
-    for student in students:
-        Enrollment.objects.create(course=course, student=student, start_date=datetime.date(2020, 1, 1))
-    now = timezone.now()
-    return ClassSession.objects.create(
-        course=course,
-        starts_at=now - datetime.timedelta(minutes=5),
-        ends_at=now + datetime.timedelta(minutes=85),
-        state=ClassSession.State.OPEN,
-    )
 
 
 def roster_row(page: Page, student: Student) -> Any:

@@ -24,8 +24,9 @@ from playwright.sync_api import Browser, expect
 
 from attendance.models import AttendanceRecord
 from students.models import Student, StudentPhoto
+from tests.attendance.builders import open_session_with
 from tests.faces import FACES
-from tests.integration.browser import OUTPUT, LivePage, log_in, open_session_with, roster_row
+from tests.integration.browser import OUTPUT, LivePage, log_in, roster_row
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

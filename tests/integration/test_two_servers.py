@@ -16,7 +16,8 @@ from playwright.sync_api import Browser, expect
 
 from attendance.models import AttendanceRecord
 from students.models import Student
-from tests.integration.browser import LivePage, log_in, open_session_with, roster_row
+from tests.attendance.builders import open_session_with
+from tests.integration.browser import LivePage, log_in, roster_row
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

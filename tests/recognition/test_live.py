@@ -72,8 +72,8 @@ class CountingEngine:
         self.engine = engine
         self.embedded: list[int] = []
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        return self.engine.detect(image)
+    def detect(self, image: np.ndarray, *, min_face_px: int | None = None) -> list[Face]:
+        return self.engine.detect(image, min_face_px=min_face_px)
 
     def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         self.embedded.append(len(faces))
@@ -183,6 +183,43 @@ def test_a_jpeg_frame_is_decoded_and_unsure_detections_are_ignored(
     assert lin.student_id == LIN
     x1, y1, x2, y2 = lin.box
     assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 360
+
+
+def test_at_most_max_embeds_per_frame_faces_are_embedded_and_the_others_wait(
+    engine: FaceEngine, gallery: Gallery, clip: list[np.ndarray]
+) -> None:
+    counting = CountingEngine(engine)
+    live = LiveRecognizer(
+        engine=cast(FaceEngine, counting),
+        gallery=gallery,
+        threshold=1.0,
+        uncertain_band=0.1,
+        min_probability=0.9,
+        max_embeds_per_frame=1,
+    )
+    first, second = live.process(clip[0]), live.process(clip[1])
+
+    assert len(first) == len(second) == 2, "Lin and a passer-by"
+    assert counting.embedded == [1, 1]
+    # The most probable face first, then the one that waited; nobody is named without an embedding.
+    assert [face.fresh for face in first] == [True, False]
+    assert [face.fresh for face in second] == [False, True]
+    assert all(face.student_id is None for face in first + second if face.distance is None)
+
+
+def test_with_a_min_face_size_frames_are_detected_downscaled_and_boxed_in_full_frame_pixels(
+    engine: FaceEngine, gallery: Gallery, clip: list[np.ndarray]
+) -> None:
+    full = lin_in(recognizer(engine, gallery).process(clip[0]))
+    live = LiveRecognizer(
+        engine=engine, gallery=gallery, threshold=1.0, uncertain_band=0.1, min_probability=0.9, min_face_px=40
+    )
+
+    lin = lin_in(live.process(clip[0]))
+
+    assert np.allclose(lin.box, full.box, atol=6)
+    assert lin.distance is not None and full.distance is not None
+    assert abs(lin.distance - full.distance) < 0.1
 
 
 def test_bytes_that_are_not_an_image_are_rejected(engine: FaceEngine, gallery: Gallery) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from recognition.engine import Face
 from recognition.matching import Match
-from recognition.tracking import FaceTracker, iou
+from recognition.tracking import STRANGER, FaceTracker, iou
 
 LIN, ALEX = 1, 2
 Box = tuple[float, float, float, float]
@@ -65,7 +65,7 @@ def test_a_new_face_gets_a_new_track() -> None:
 
     assert tracks[0].track_id == lin.track_id
     assert tracks[1].track_id != lin.track_id
-    assert tracks[1].recent_students == []
+    assert tracks[1].recent_verdicts == []
 
 
 def test_a_face_that_jumps_too_far_is_a_new_track() -> None:
@@ -110,17 +110,17 @@ def test_a_new_face_is_embedded() -> None:
 def test_a_face_is_settled_after_two_matches_of_the_same_student() -> None:
     tracker = FaceTracker(recheck_every=5)
     (track,) = tracker.update([face(100, 100)])
-    track.record(named(LIN), tracker.frame)
+    tracker.record(track, named(LIN))
     tracker.update([face(101, 100)])
     assert tracker.needs_embedding(track), "one match does not settle a face"
-    track.record(named(LIN), tracker.frame)
+    tracker.record(track, named(LIN))
 
     embedded = []
     for step in range(1, 8):
         tracker.update([face(100 + step, 100)])
         embedded.append(tracker.needs_embedding(track))
         if embedded[-1]:
-            track.record(named(LIN), tracker.frame)
+            tracker.record(track, named(LIN))
 
     # Embedded again only every 5 frames, to notice another person taking the same place.
     assert embedded == [False, False, False, False, True, False, False]
@@ -138,7 +138,7 @@ def test_settling_waits_for_as_many_matches_as_attendance_needs() -> None:
             tracker.update([face(100 + step, 100)])
         needed.append(tracker.needs_embedding(track))
         if needed[-1]:
-            track.record(named(LIN), tracker.frame)
+            tracker.record(track, named(LIN))
 
     assert needed == [True, True, True, False]
 
@@ -152,7 +152,7 @@ def test_an_unknown_or_changing_face_is_embedded_every_frame(matches: list[int |
     tracker = FaceTracker()
     (track,) = tracker.update([face(100, 100)])
     for student_id in matches:
-        track.record(named(student_id), tracker.frame)
+        tracker.record(track, named(student_id))
         tracker.update([face(100, 100)])
 
     assert not track.settled
@@ -162,11 +162,67 @@ def test_an_unknown_or_changing_face_is_embedded_every_frame(matches: list[int |
 def test_a_recheck_that_names_someone_else_unsettles_the_face() -> None:
     tracker = FaceTracker()
     (track,) = tracker.update([face(100, 100)])
-    track.record(named(LIN), tracker.frame)
-    track.record(named(LIN), tracker.frame)
+    tracker.record(track, named(LIN))
+    tracker.record(track, named(LIN))
     assert track.settled
 
-    track.record(named(ALEX), tracker.frame)
+    tracker.record(track, named(ALEX))
 
     assert not track.settled
     assert track.match is not None and track.match.student_id == ALEX
+
+
+def test_a_clear_stranger_settles_and_is_embedded_again_only_every_stranger_recheck() -> None:
+    tracker = FaceTracker(stranger_distance=1.1, stranger_recheck_every=5)
+    (track,) = tracker.update([face(100, 100)])
+    embedded = []
+    for step in range(9):
+        if step:
+            tracker.update([face(100 + step, 100)])
+        embedded.append(tracker.needs_embedding(track))
+        if embedded[-1]:
+            tracker.record(track, named(None))  # nearest student 1.3 away
+
+    assert track.settled_as == STRANGER
+    assert embedded == [True, True, False, False, False, False, True, False, False]
+    assert track.match is not None and track.match.student_id is None
+
+
+def test_a_face_near_a_student_is_no_stranger_and_is_embedded_every_frame() -> None:
+    tracker = FaceTracker(stranger_distance=1.1)
+    (track,) = tracker.update([face(100, 100)])
+    for _ in range(3):
+        tracker.record(track, Match(student_id=None, nearest_student_id=LIN, distance=1.05))
+        tracker.update([face(100, 100)])
+
+    assert not track.settled
+    assert tracker.needs_embedding(track)
+
+
+def test_due_embeds_at_most_the_limit_those_waiting_longest_first() -> None:
+    tracker = FaceTracker()
+    old, recent = tracker.update([face(10, 10), face(300, 10)])
+    tracker.record(old, named(None))
+    tracker.update([face(10, 10), face(300, 10)])
+    tracker.record(recent, named(None))
+    tracks = tracker.update([face(10, 10), face(300, 10), face(600, 10)])  # a new face on the right
+
+    assert tracker.due(tracks) == [0, 1, 2]
+    assert tracker.due(tracks, limit=2) == [0, 2], "the new face and the one embedded longest ago"
+    assert tracker.due(tracks, limit=1) == [2]
+
+
+def test_a_settled_face_whose_box_jumps_is_embedded_again() -> None:
+    # As at a cut, or when one person steps in front of another: the same spot, maybe somebody else.
+    tracker = FaceTracker(min_iou=0.3, steady_iou=0.6)
+    (track,) = tracker.update([face(100, 100)])
+    tracker.record(track, named(LIN))
+    tracker.record(track, named(LIN))
+    (steady,) = tracker.update([face(106, 100)])  # 54 of 60 px overlap: IoU 0.82
+    assert steady is track and not tracker.needs_embedding(track)
+
+    (jumped,) = tracker.update([face(130, 100)])  # 36 of 60 px overlap: IoU 0.43
+
+    assert jumped is track
+    assert not track.settled
+    assert tracker.needs_embedding(track)

@@ -3,7 +3,6 @@ student without it is still on the live roster to be marked by hand."""
 
 from __future__ import annotations
 
-import datetime
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +17,12 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from attendance import live
-from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course, Enrollment
+from attendance.models import AttendanceChange, AttendanceRecord
 from recognition.engine import get_engine
 from students.models import Student, StudentPhoto
 from students.selectors import gallery_for
 from students.services import CONSENT_MISSING, photo_create, photo_enroll, student_record_consent
+from tests.attendance.builders import open_session_with
 from tests.faces import face_bytes
 from tests.students.builders import files_under
 
@@ -152,7 +152,7 @@ def test_a_student_whose_consent_is_cleared_is_no_longer_recognised(teacher: Use
     """Real photo, real model: named while consent is recorded, nobody once it is cleared by hand."""
     photo = enrolled(student)
     assert photo.status == StudentPhoto.Status.READY, photo.reason
-    session = open_session_with(teacher, [student])
+    session = open_session_with(teachers=[teacher], students=[student], code="CONS1")
     frame = face_bytes("enroll/obama/obama2.jpg")
 
     def names_in_frame() -> list[int | None]:
@@ -169,26 +169,12 @@ def test_a_student_whose_consent_is_cleared_is_no_longer_recognised(teacher: Use
 # --- Marked by hand on the same page ---------------------------------------------------------
 
 
-def open_session_with(teacher: User, students: list[Student]) -> ClassSession:
-    course = Course.objects.create(code="CONS1", name="Consent")
-    course.teachers.add(teacher)
-    for enrolled_student in students:
-        Enrollment.objects.create(course=course, student=enrolled_student, start_date=datetime.date(2020, 1, 1))
-    now = timezone.now()
-    return ClassSession.objects.create(
-        course=course,
-        starts_at=now - datetime.timedelta(minutes=5),
-        ends_at=now + datetime.timedelta(minutes=85),
-        state=ClassSession.State.OPEN,
-    )
-
-
 def test_a_student_without_consent_is_on_the_roster_without_a_photo_and_marked_by_hand(
     teacher: User, student: Student, unconsented: Student
 ) -> None:
     ready_photo(student, 1)
     enrolled(unconsented)  # rejected: no consent
-    session = open_session_with(teacher, [student, unconsented])
+    session = open_session_with(teachers=[teacher], students=[student, unconsented], code="CONS1")
 
     roster = live.roster_message(session_id=session.pk)["students"]
 
