@@ -68,8 +68,12 @@
         status.append(manual);
       }
 
-      const seen = document.createElement("td");
-      seen.textContent = formatTime(student.first_seen);
+      if (student.first_seen) {
+        const seen = document.createElement("div");
+        seen.className = "muted small";
+        seen.textContent = "first seen " + formatTime(student.first_seen);
+        status.append(seen);
+      }
 
       const change = document.createElement("td");
       const select = document.createElement("select");
@@ -81,7 +85,7 @@
       });
       change.append(select);
 
-      row.append(name, status, seen, change);
+      row.append(name, status, change);
       rosterBody.append(row);
     }
     rosterCounts.textContent =
