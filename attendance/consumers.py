@@ -28,7 +28,7 @@ from attendance.channels import session_group
 from attendance.decisions import SightingWindow
 from recognition.engine import FaceModelUnavailable
 from recognition.images import ImageRejected
-from recognition.live import LiveRecognizer, run_inference
+from recognition.live import LiveRecognizer, decode_frame, run_inference
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +163,10 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 limit_kib = settings.FRAME_MAX_BYTES // 1024
                 await self.send_error(f"The frame is {len(data) // 1024} KiB; the limit is {limit_kib} KiB.")
                 return
+            # Decoded first: a bad frame is answered without waiting for the models to load.
+            image = await run_inference(decode_frame, data)
             recognizer = await self.current_recognizer()
-            faces = await run_inference(recognizer.process_frame, data)
+            faces = await run_inference(recognizer.process, image)
             seen_at = timezone.now()
             confirmed, seen_again = self.sightings.observe(
                 [face.student_id for face in faces if face.fresh and face.student_id is not None],

@@ -19,6 +19,8 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from pytest_django.fixtures import Settings
 
+from attendance import live
+from attendance.asgi import application
 from attendance.consumers import (
     CLOSE_FORBIDDEN,
     CLOSE_TOO_MANY,
@@ -28,7 +30,7 @@ from attendance.consumers import (
     connection_slot_take,
 )
 from attendance.models import ClassSession
-from tests.attendance.test_consumers import TIMEOUT, connected
+from tests.attendance.test_consumers import ORIGIN, TIMEOUT, connected
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -183,3 +185,25 @@ def test_slots_taken_at_the_same_moment_are_counted_exactly(teacher: User, redis
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda _: connection_slot_release(teacher.pk), range(4)))
     assert redis_cache.get(key) is None
+
+
+async def test_a_page_whose_consumer_crashes_gives_its_place_back(
+    open_session: ClassSession, teacher: User, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WEBSOCKET_MAX_CONNECTIONS_PER_USER = 1
+
+    def broken_roster(*, session_id: int) -> dict[str, object]:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(live, "roster_message", broken_roster)
+    communicator = WebsocketCommunicator(application, f"/ws/sessions/{open_session.pk}/", headers=[ORIGIN])
+    communicator.scope["user"] = teacher
+    accepted, _ = await communicator.connect(timeout=TIMEOUT)
+    assert accepted
+    # The consumer dies after it took the place (disconnect() never runs).
+    with pytest.raises(RuntimeError, match="the database went away"):
+        await communicator.receive_output(timeout=TIMEOUT)
+    monkeypatch.undo()
+
+    assert count_of(teacher) is None
+    assert await opens(open_session.pk, teacher) == (True, 0)

@@ -28,9 +28,11 @@ from django.test import AsyncClient
 from PIL import Image
 from pytest_django.fixtures import Settings
 
+from attendance import live
 from attendance.asgi import application
 from attendance.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_OPEN, CLOSE_UNAUTHENTICATED
 from attendance.models import AttendanceChange, AttendanceRecord, ClassSession
+from recognition.engine import FaceEngine, FaceModelUnavailable
 from students.models import Student, StudentPhoto
 from tests.attendance.builders import open_session_with
 from tests.faces import FACES, face_bytes
@@ -538,6 +540,33 @@ async def test_bad_messages_get_an_error_and_the_connection_goes_on(
     assert re.match(error, answer["message"]), answer["message"]
     assert after["type"] == "frame"
     assert len(after["faces"]) == 1
+
+
+async def test_without_the_face_model_frames_get_an_error_bad_ones_without_waiting_for_it(
+    open_session: ClassSession, teacher: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[str] = []
+
+    def unavailable() -> FaceEngine:
+        loads.append("tried")
+        raise FaceModelUnavailable("FACE_EMBEDDER_WEIGHTS=/nowhere.pt: no such file.")
+
+    monkeypatch.setattr(live, "engine", unavailable)
+    async with joined(open_session.pk, teacher) as ws:
+        bad, _ = await send_frame(ws, b"just some bytes")
+        tried_before_a_real_frame = len(loads)
+        good, _ = await send_frame(ws, photo_frame(SMALL_FRAME))
+        await ws.send_json_to({"type": "ping"})
+        pong = await ws.receive_json_from(timeout=TIMEOUT)
+
+    assert bad == {"type": "error", "message": "The file is not a JPEG, PNG or WebP image."}
+    assert tried_before_a_real_frame == 0
+    # The teacher is told plainly; the path of the weights stays in the server's log.
+    assert good == {
+        "type": "error",
+        "message": "Face recognition is not available on the server; ask an administrator.",
+    }
+    assert pong == {"type": "pong"}
 
 
 async def test_ping_gets_pong(open_session: ClassSession, teacher: User) -> None:
