@@ -5,8 +5,8 @@ or all found a stranger (nearest student at least `stranger_distance` away, so n
 A settled student is embedded again every `recheck_every` frames (to catch a swap of people in the
 same spot), a settled stranger every `stranger_recheck_every` frames (to catch a student who first
 turned away). A face whose box jumped (overlap with its last box under `steady_iou`, as at a cut
-or when one person steps in front of another) is unsettled: it may be somebody else now. Other
-faces are embedded every frame they are seen, as far as `due` allows.
+or when one person steps in front of another) is unsettled and loses its name: it may be somebody
+else now. Other faces are embedded every frame they are seen, as far as `due` allows.
 """
 
 from __future__ import annotations
@@ -102,7 +102,9 @@ class FaceTracker:
             used_tracks.add(t)
             track_of[f] = self.tracks[t]
             if overlap < self.steady_iou:
+                # Possibly somebody else now: no name until the face is embedded again.
                 track_of[f].recent_verdicts = []
+                track_of[f].match = None
         for f, face in enumerate(faces):
             track = track_of.get(f)
             if track is None:

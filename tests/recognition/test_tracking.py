@@ -225,4 +225,5 @@ def test_a_settled_face_whose_box_jumps_is_embedded_again() -> None:
 
     assert jumped is track
     assert not track.settled
+    assert track.match is None, "no name shown until the face is embedded again"
     assert tracker.needs_embedding(track)
