@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -11,9 +10,6 @@ from django.db.models import Count, Max
 
 from recognition.matching import Gallery
 from students.models import StudentPhoto
-
-if TYPE_CHECKING:
-    pass
 
 
 def gallery_for(*, model_id: str, student_ids: Iterable[int] | None = None) -> Gallery:
