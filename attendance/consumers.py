@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from attendance import live
 from attendance.channels import session_group
-from attendance.decisions import SightingWindow
+from attendance.decisions import SightingLog
 from recognition.engine import FaceModelUnavailable
 from recognition.images import ImageRejected
 from recognition.live import LiveRecognizer, decode_frame, run_inference
@@ -108,9 +108,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
         await self.accept()
         await self.send_json(await database_sync_to_async(live.roster_message)(session_id=self.session_id))
-        self.sightings = SightingWindow(
-            frames=settings.ATTENDANCE_CONFIRM_FRAMES, seconds=settings.ATTENDANCE_CONFIRM_SECONDS
-        )
+        self.sightings = SightingLog()
         self.gallery_checked_at = 0.0
         self.gallery_fingerprint: object = None
         self.names: dict[int, str] = {}
@@ -169,7 +167,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             faces = await run_inference(recognizer.process, image)
             seen_at = timezone.now()
             confirmed, seen_again = self.sightings.observe(
-                [face.student_id for face in faces if face.fresh and face.student_id is not None],
+                [face.student_id for face in faces if face.student_id is not None],
                 at=time.monotonic(),
             )
             if confirmed or seen_again:
@@ -178,7 +176,13 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 )
             elapsed_ms = (time.perf_counter() - started) * 1000
             await self.send_json(
-                live.frame_message(faces, names=self.names, elapsed_ms=elapsed_ms, dropped=self.dropped)
+                live.frame_message(
+                    faces,
+                    size=(image.shape[1], image.shape[0]),
+                    names=self.names,
+                    elapsed_ms=elapsed_ms,
+                    dropped=self.dropped,
+                )
             )
         except ImageRejected as exc:
             await self.send_error(str(exc))

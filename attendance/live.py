@@ -14,6 +14,7 @@ from attendance.models import ClassSession
 from attendance.selectors import session_for, session_roster, session_students
 from attendance.services import Sighting, attendance_record_sighting
 from recognition.engine import FaceEngine, get_engine
+from recognition.identify import match_rule
 from recognition.live import LiveFace, LiveRecognizer
 from recognition.matching import Gallery
 from students.selectors import gallery_fingerprint, gallery_for
@@ -69,12 +70,17 @@ def recognizer(*, engine: FaceEngine, gallery: Gallery) -> LiveRecognizer:
     return LiveRecognizer(
         engine=engine,
         gallery=gallery,
-        threshold=settings.FACE_MATCH_THRESHOLD,
+        rule=match_rule(),
         uncertain_band=settings.FACE_UNCERTAIN_BAND,
         min_probability=settings.FACE_MIN_PROBABILITY,
-        settle_after=max(2, settings.ATTENDANCE_CONFIRM_FRAMES),
         min_face_px=settings.FACE_LIVE_MIN_FACE_PX,
+        detection_max_side=settings.FACE_LIVE_DETECTION_MAX_SIDE,
+        detect_every=settings.FACE_LIVE_DETECT_EVERY,
         max_embeds_per_frame=settings.FACE_LIVE_MAX_EMBEDS_PER_FRAME,
+        confirm_after=settings.ATTENDANCE_CONFIRM_MATCHES,
+        confirm_after_small=settings.ATTENDANCE_CONFIRM_MATCHES_SMALL,
+        near_margin=settings.FACE_NEAR_MATCH_MARGIN,
+        confirm_after_near=settings.ATTENDANCE_CONFIRM_NEAR_MATCHES,
     )
 
 
@@ -89,7 +95,11 @@ def record_sightings(
         )
 
 
-def frame_message(faces: list[LiveFace], *, names: dict[int, str], elapsed_ms: float, dropped: int) -> dict[str, Any]:
+def frame_message(
+    faces: list[LiveFace], *, size: tuple[int, int], names: dict[int, str], elapsed_ms: float, dropped: int
+) -> dict[str, Any]:
+    """The answer to one frame: its faces (boxes in the frame's pixels), and how many are named."""
+
     def face_json(face: LiveFace) -> dict[str, Any]:
         candidate = None
         if face.candidate_id is not None:
@@ -101,11 +111,15 @@ def frame_message(faces: list[LiveFace], *, names: dict[int, str], elapsed_ms: f
             "distance": None if face.distance is None else round(face.distance, 3),
             "uncertain": candidate,
             "track": face.track_id,
+            "confirmed": face.student_id is not None,
         }
 
     return {
         "type": "frame",
         "faces": [face_json(face) for face in faces],
+        "size": list(size),
+        "in_view": len(faces),
+        "recognised": sum(1 for face in faces if face.student_id is not None),
         "ms": round(elapsed_ms, 1),
         "dropped": dropped,
     }

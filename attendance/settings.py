@@ -235,6 +235,14 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 FACE_EMBEDDER_WEIGHTS = env_str("FACE_EMBEDDER_WEIGHTS")
 FACE_EMBEDDER_WEIGHTS_SHA256 = env_str("FACE_EMBEDDER_WEIGHTS_SHA256").lower()
 TORCH_NUM_THREADS = env_int("TORCH_NUM_THREADS", 2, minimum=1)
+# "onnx": embed with ONNX Runtime (int8 once `manage.py build_face_embedder` has run, else an fp32
+# export made at first use), about 5x faster than "torch" on a classroom of faces; "torch": the
+# eager model, the reference. Both give the same embeddings. The ONNX files live in
+# FACE_MODEL_CACHE_DIR.
+FACE_EMBEDDER_BACKEND = env_str("FACE_EMBEDDER_BACKEND", "onnx")
+if FACE_EMBEDDER_BACKEND not in {"onnx", "torch"}:
+    raise ImproperlyConfigured(f"FACE_EMBEDDER_BACKEND must be onnx or torch, not {FACE_EMBEDDER_BACKEND!r}.")
+FACE_MODEL_CACHE_DIR = Path(env_str("FACE_MODEL_CACHE_DIR", str(DATA_DIR / "models")))
 # Photos with a longer side are downscaled for detection; faces are cropped from the original.
 FACE_DETECTION_MAX_SIDE = env_int("FACE_DETECTION_MAX_SIDE", 1280, minimum=160)
 # MTCNN detections under this probability are not faces at all (live frames and photos).
@@ -244,26 +252,53 @@ ENROLMENT_MIN_PROBABILITY = env_float("ENROLMENT_MIN_PROBABILITY", 0.92)
 ENROLMENT_MIN_FACE_PX = env_int("ENROLMENT_MIN_FACE_PX", 40, minimum=1)
 # L2 distance between unit embeddings under which a face is the nearest student.
 FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 1.0)
+# ... and at least this much closer to that student than to the next: a face between two students
+# is nobody (on the classroom stills every wrong name had a margin under 0.08; docs/classroom.md).
+FACE_MATCH_MARGIN = env_float("FACE_MATCH_MARGIN", 0.08)
+# Faces narrower than this are blurrier and sit closer to everybody: they need a stricter
+# distance and margin, and one more agreeing match of their track (ATTENDANCE_CONFIRM_MATCHES_SMALL).
+FACE_SMALL_FACE_PX = env_int("FACE_SMALL_FACE_PX", 48)
+FACE_SMALL_MATCH_THRESHOLD = env_float("FACE_SMALL_MATCH_THRESHOLD", 0.95)
+FACE_SMALL_MATCH_MARGIN = env_float("FACE_SMALL_MATCH_MARGIN", 0.12)
 
 # --- Live attendance ---------------------------------------------------------------------
 
 # One webcam frame over the websocket. The ASGI server's own message limit is started from
 # the same variable (bin/serve, docker-compose.yml), so a larger message is refused unbuffered.
-FRAME_MAX_BYTES = env_int("FRAME_MAX_BYTES", 1024 * 1024, minimum=1024)
+# 2 MiB holds a 1920x1080 classroom frame at the page's JPEG quality (about 0.4-0.7 MiB), with room.
+FRAME_MAX_BYTES = env_int("FRAME_MAX_BYTES", 2 * 1024 * 1024, minimum=1024)
 FRAME_MAX_WIDTH = env_int("FRAME_MAX_WIDTH", 1920, minimum=160)
 FRAME_MAX_HEIGHT = env_int("FRAME_MAX_HEIGHT", 1080, minimum=160)
+# The resolution the live page asks the camera for (an ideal: the camera gives what it can). The
+# back row of a class needs at least 1280x720; the page warns when the camera gives less.
+LIVE_CAMERA_WIDTH = env_int("LIVE_CAMERA_WIDTH", 1920, minimum=320)
+LIVE_CAMERA_HEIGHT = env_int("LIVE_CAMERA_HEIGHT", 1080, minimum=240)
 # A face this far above FACE_MATCH_THRESHOLD is shown as "maybe <name>" for the teacher to
 # confirm; it never marks anybody by itself.
 FACE_UNCERTAIN_BAND = env_float("FACE_UNCERTAIN_BAND", 0.1)
-# Faces narrower than this are not looked for in live frames, so detection runs on a copy of the
-# frame scaled down to match (faces are still cropped from the full frame). Enrolment photos need
-# faces of ENROLMENT_MIN_FACE_PX; smaller faces give unreliable embeddings anyway.
-FACE_LIVE_MIN_FACE_PX = env_int("FACE_LIVE_MIN_FACE_PX", 40, minimum=20)
+# Faces narrower than this (in the frame's pixels) are not looked for in live frames: the back
+# row of a class is ~25-30 px wide at 1280x720. Frames with a longer side than
+# FACE_LIVE_DETECTION_MAX_SIDE are searched on a copy scaled down to it (a 1920x1080 frame's
+# smallest face is then 24 px); faces are always cropped from the full frame.
+FACE_LIVE_MIN_FACE_PX = env_int("FACE_LIVE_MIN_FACE_PX", 20, minimum=20)
+FACE_LIVE_DETECTION_MAX_SIDE = env_int("FACE_LIVE_DETECTION_MAX_SIDE", 1600, minimum=160)
+# The whole frame is searched for faces every this many frames; in between, the faces already
+# found are followed (MTCNN's last stage on their boxes only, ~20 ms for a class against ~0.7 s
+# for a whole 1280x720 frame). A student who comes into view is found within this many frames.
+FACE_LIVE_DETECT_EVERY = env_int("FACE_LIVE_DETECT_EVERY", 20, minimum=1)
 # Faces embedded per live frame at most (those waiting longest first), bounding a frame's time.
-FACE_LIVE_MAX_EMBEDS_PER_FRAME = env_int("FACE_LIVE_MAX_EMBEDS_PER_FRAME", 4, minimum=1)
-# A student is present once matched in this many frames within this many seconds.
-ATTENDANCE_CONFIRM_FRAMES = env_int("ATTENDANCE_CONFIRM_FRAMES", 2, minimum=1)
-ATTENDANCE_CONFIRM_SECONDS = env_int("ATTENDANCE_CONFIRM_SECONDS", 10, minimum=1)
+FACE_LIVE_MAX_EMBEDS_PER_FRAME = env_int("FACE_LIVE_MAX_EMBEDS_PER_FRAME", 8, minimum=1)
+# A student is marked once this many matches in a row of one face's track named them (faces
+# narrower than FACE_SMALL_FACE_PX: ATTENDANCE_CONFIRM_MATCHES_SMALL). A confirmed face keeps its
+# name while it is followed and is not embedded again.
+ATTENDANCE_CONFIRM_MATCHES = env_int("ATTENDANCE_CONFIRM_MATCHES", 2, minimum=1)
+ATTENDANCE_CONFIRM_MATCHES_SMALL = env_int("ATTENDANCE_CONFIRM_MATCHES_SMALL", 3, minimum=1)
+# A face within FACE_UNCERTAIN_BAND over the threshold whose nearest student is at least this much
+# closer than the next is a *near* match; this many near (or full) matches in a row of one track
+# also mark the student. On the classroom video the hardest students sit at 1.04-1.07 from their
+# photo, always nearest by 0.09-0.2, while strangers sit between students (margins under 0.07).
+FACE_NEAR_MATCH_MARGIN = env_float("FACE_NEAR_MATCH_MARGIN", 0.15)
+ATTENDANCE_CONFIRM_NEAR_MATCHES = env_int("ATTENDANCE_CONFIRM_NEAR_MATCHES", 4, minimum=1)
 # How often a live page checks whether the course's photos or roster changed.
 GALLERY_REFRESH_SECONDS = env_int("GALLERY_REFRESH_SECONDS", 10, minimum=1)
 # Live pages (websockets) one user may have open at once, counted across server processes in

@@ -92,6 +92,12 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
         "state": session.state,
         "statuses": AttendanceRecord.Status.choices,
         "roster": roster_message(session_id=session.pk),
+        # What the page asks of the camera (ideal constraints: a camera that cannot must still start)
+        # and the server's limits for one frame, which the page scales and compresses frames to fit.
+        "camera": {"width": settings.LIVE_CAMERA_WIDTH, "height": settings.LIVE_CAMERA_HEIGHT},
+        "frameMaxWidth": settings.FRAME_MAX_WIDTH,
+        "frameMaxHeight": settings.FRAME_MAX_HEIGHT,
+        "frameMaxBytes": settings.FRAME_MAX_BYTES,
     }
     return render(request, "attendance/session_detail.html", {"session": session, "config": config})
 

@@ -45,6 +45,7 @@ DEFAULT_VIDEO_ENROLL = {
     "alex_lacamoire": [FACES / "video" / "alex-lacamoire.png"],
 }
 DEFAULT_PROBE = FACES / "probe"
+DEFAULT_CLASSROOM = FACES / "classroom"
 DEFAULT_PROBE_ENROLL = FACES / "enroll"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -181,10 +182,17 @@ class _TimedEngine:
         self.embed_ms = 0.0
         self.embedded = 0
 
-    def detect(self, image: np.ndarray, *, min_face_px: int | None = None) -> list[Face]:
+    def detect(self, image: np.ndarray, *, min_face_px: int | None = None, max_side: int | None = None) -> list[Face]:
         start = time.perf_counter()
         try:
-            return self.engine.detect(image, min_face_px=min_face_px)
+            return self.engine.detect(image, min_face_px=min_face_px, max_side=max_side)
+        finally:
+            self.detect_ms += (time.perf_counter() - start) * 1000
+
+    def refine(self, image: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> list[Face]:
+        start = time.perf_counter()
+        try:
+            return self.engine.refine(image, boxes)
         finally:
             self.detect_ms += (time.perf_counter() - start) * 1000
 
@@ -250,6 +258,7 @@ class Seen:
     nearest_id: int | None
     distance: float | None
     fresh: bool = True
+    box: tuple[float, float, float, float] | None = None
 
 
 def found(faces: list[Seen]) -> set[int]:
@@ -295,7 +304,7 @@ class NaivePipeline:
             lap("mtcnn_boxes")
             if crops is None or boxes is None:
                 return seen
-            for crop, probability, _box in zip(crops, probabilities, boxes, strict=True):
+            for crop, probability, box in zip(crops, probabilities, boxes, strict=True):
                 if probability < self.min_probability:
                     continue
                 embedding = self.resnet(crop.unsqueeze(0))[0]
@@ -308,7 +317,14 @@ class NaivePipeline:
                         nearest_id, nearest = stored_id, distance
                 lap("match")
                 matched = nearest_id if nearest < self.threshold else None
-                seen.append(Seen(student_id=matched, nearest_id=nearest_id, distance=nearest))
+                seen.append(
+                    Seen(
+                        student_id=matched,
+                        nearest_id=nearest_id,
+                        distance=nearest,
+                        box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+                    )
+                )
         if timings is not None:
             timings.faces += len(seen)
             timings.embedded += len(seen)

@@ -1,14 +1,18 @@
 """Recognising the faces of a live webcam stream, one frame at a time.
 
-Per frame: detect once, follow faces by box overlap, embed the new and unsettled faces in one
-batch, match them against the gallery in one matrix operation. A face just above the threshold
-(within the uncertain band) names a *candidate* for the teacher to confirm; it never counts as
-a match.
+Per frame: find the faces (the whole frame every few frames, otherwise only where the faces
+already were), follow them by box overlap, embed the faces not yet confirmed in one batch (as
+many as the frame's budget allows), and match them against the gallery in one matrix operation.
+A face is named only once its track is confirmed (recognition/tracking.py). A face on its way to
+confirmation, or just above the threshold, names a *candidate* for the teacher to confirm; a
+candidate never counts as a match.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,10 +21,10 @@ from typing import TypeVar
 import numpy as np
 from django.conf import settings
 
-from recognition.engine import FaceEngine
+from recognition.engine import Face, FaceEngine
 from recognition.images import ImageRejected, decode_image
-from recognition.matching import Gallery, Match, match_faces
-from recognition.tracking import FaceTracker, Track
+from recognition.matching import Gallery, Match, MatchRule, match_faces
+from recognition.tracking import FaceTracker, Track, iou
 
 T = TypeVar("T")
 
@@ -50,10 +54,13 @@ class LiveFace:
     track_id: int
     box: tuple[float, float, float, float]
     probability: float
+    # Set only once the face's track is confirmed as the student (see recognition/tracking.py).
     student_id: int | None
     distance: float | None
+    # Who the face may be, for the teacher to confirm: the student its track is on the way to
+    # (not yet confirmed), or the nearest student within the uncertain band.
     candidate_id: int | None
-    fresh: bool  # embedded in this frame; only fresh matches count as sightings
+    fresh: bool  # embedded in this frame
 
 
 class LiveRecognizer:
@@ -62,83 +69,142 @@ class LiveRecognizer:
         *,
         engine: FaceEngine,
         gallery: Gallery,
-        threshold: float,
+        rule: MatchRule,
         uncertain_band: float,
         min_probability: float,
-        settle_after: int = 2,
         min_face_px: int | None = None,
+        detection_max_side: int | None = None,
+        detect_every: int = 1,
         max_embeds_per_frame: int | None = None,
+        confirm_after: int = 2,
+        confirm_after_small: int = 3,
+        near_margin: float = math.inf,
+        confirm_after_near: int = 4,
     ) -> None:
-        """`settle_after`: matches of one face in a row before it is trusted without re-embedding
-        (at least the number of sightings attendance needs, or confirmation could stall).
-        `min_face_px`: faces narrower than this are not looked for, which lets detection run on a
-        downscaled copy of the frame. `max_embeds_per_frame`: faces embedded per frame at most."""
+        """`min_face_px`: faces narrower than this are not looked for, and `detection_max_side` caps
+        the size of the copy detection runs on. The whole frame is searched every `detect_every`
+        frames; in between the faces already found are followed by MTCNN's last stage alone, so a
+        face that comes into view is found within `detect_every` frames. `max_embeds_per_frame`:
+        faces embedded per frame at most. `confirm_after` (`confirm_after_small` for small faces):
+        agreeing matches that confirm a face's track as a student. A face within the uncertain band
+        over the threshold but at least `near_margin` closer to its nearest student than to the next
+        is a near match of that student; `confirm_after_near` near or full matches in a row confirm."""
         self.engine = engine
-        self.settle_after = settle_after
         self.gallery = gallery
-        self.threshold = threshold
+        self.rule = rule
         self.uncertain_band = uncertain_band
         self.min_probability = min_probability
         self.min_face_px = min_face_px
+        self.detection_max_side = detection_max_side
+        self.detect_every = detect_every
         self.max_embeds_per_frame = max_embeds_per_frame
+        self.confirm_after = confirm_after
+        self.confirm_after_small = confirm_after_small
+        self.near_margin = near_margin
+        self.confirm_after_near = confirm_after_near
         self.tracker = self._new_tracker()
+        self.last_full_detection = -math.inf
 
     def _new_tracker(self) -> FaceTracker:
         # A face twice the uncertain band over the threshold is well clear of any "maybe": a
-        # stranger, re-checked less often. (Unknown faces lie about 1.3 from everyone; a student's
-        # own face drifts up to about 1.2 on bad frames of the shared clip.)
-        return FaceTracker(settle_after=self.settle_after, stranger_distance=self.threshold + 2 * self.uncertain_band)
+        # stranger, re-checked less often. (Unknown faces lie about 1.3 from everyone.)
+        return FaceTracker(
+            confirm_after=self.confirm_after,
+            confirm_after_small=self.confirm_after_small,
+            confirm_after_near=self.confirm_after_near,
+            small_face_px=self.rule.small_face_px,
+            stranger_distance=self.rule.threshold + 2 * self.uncertain_band,
+        )
 
     def replace_gallery(self, gallery: Gallery) -> None:
         # Earlier matches were made against other students: start the tracks afresh.
         self.gallery = gallery
         self.tracker = self._new_tracker()
+        self.last_full_detection = -math.inf
 
     def process_frame(self, data: bytes) -> list[LiveFace]:
         """Decode and process one webcam frame; ImageRejected if it is not an acceptable image."""
         return self.process(decode_frame(data))
 
+    def find_faces(self, image: np.ndarray) -> list[Face]:
+        """This frame's faces: the whole frame searched, or the followed faces looked at again."""
+        followed = self.tracker.followed()
+        frame = self.tracker.frame + 1
+        if followed and frame - self.last_full_detection < self.detect_every:
+            refined = self.engine.refine(image, [track.face.box for track in followed])
+            return _without_overlaps([face for face in refined if face.probability >= self.min_probability])
+        self.last_full_detection = frame
+        detected = self.engine.detect(image, min_face_px=self.min_face_px, max_side=self.detection_max_side)
+        return [face for face in detected if face.probability >= self.min_probability]
+
     def process(self, image: np.ndarray) -> list[LiveFace]:
-        detected = self.engine.detect(image, min_face_px=self.min_face_px)
-        faces = [face for face in detected if face.probability >= self.min_probability]
+        faces = self.find_faces(image)
         tracks = self.tracker.update(faces)
         todo = self.tracker.due(tracks, limit=self.max_embeds_per_frame)
         if todo:
             embeddings = self.engine.embed(image, [faces[i] for i in todo])
-            matches = match_faces(embeddings, self.gallery, threshold=self.threshold)
-            # A settled face keeps its name: another face in the frame cannot take it.
-            held = {
-                track.match.student_id
-                for i, track in enumerate(tracks)
-                if i not in todo and track.match is not None and track.match.student_id is not None
-            }
-            for i, match in zip(todo, matches, strict=True):
-                if match.student_id in held:
-                    match = Match(student_id=None, nearest_student_id=match.nearest_student_id, distance=match.distance)
-                self.tracker.record(tracks[i], match)
+            # A confirmed face keeps its name: no other face can take it.
+            held = {track.student_id for track in tracks if track.confirmed and track.student_id is not None}
+            matches = match_faces(
+                embeddings, self.gallery, rule=self.rule, widths=[faces[i].width for i in todo], excluded=held
+            )
+            near = self._near_matches(matches, held)
+            for i, match, is_near in zip(todo, matches, near, strict=True):
+                self.tracker.record(tracks[i], match, near=is_near)
 
         fresh = set(todo)
-        named = {track.match.student_id for track in tracks if track.match and track.match.student_id is not None}
+        named = {track.student_id for track in tracks if track.confirmed}
         return [self._live_face(track, fresh=i in fresh, named=named) for i, track in enumerate(tracks)]
 
-    def _live_face(self, track: Track, *, fresh: bool, named: set[int]) -> LiveFace:
+    def _near_matches(self, matches: list[Match], held: set[int | None]) -> list[bool]:
+        """Which unmatched faces are near matches of their nearest student: within the uncertain
+        band, by a wide margin, of a student no other face has or is near in this frame."""
+        near = [
+            match.student_id is None
+            and match.distance is not None
+            and match.distance < self.rule.threshold + self.uncertain_band
+            and match.margin is not None
+            and match.margin >= self.near_margin
+            and match.nearest_student_id not in held
+            for match in matches
+        ]
+        claimed = Counter(match.nearest_student_id for match, is_near in zip(matches, near, strict=True) if is_near)
+        taken = {match.student_id for match in matches if match.student_id is not None}
+        return [
+            is_near and claimed[match.nearest_student_id] == 1 and match.nearest_student_id not in taken
+            for match, is_near in zip(matches, near, strict=True)
+        ]
+
+    def _live_face(self, track: Track, *, fresh: bool, named: set[int | None]) -> LiveFace:
         match = track.match
         candidate = None
-        if (
+        if not track.confirmed and track.student_id is not None:
+            candidate = track.student_id
+        elif (
             match is not None
             and match.student_id is None
             and match.distance is not None
-            and match.distance < self.threshold + self.uncertain_band
-            # Nobody is "maybe" a student whose face is already named in the same frame.
-            and match.nearest_student_id not in named
+            and match.distance < self.rule.threshold + self.uncertain_band
         ):
             candidate = match.nearest_student_id
+        if candidate in named:
+            # Nobody is "maybe" a student whose face is already named in the same frame.
+            candidate = None
         return LiveFace(
             track_id=track.track_id,
             box=track.face.box,
             probability=track.face.probability,
-            student_id=match.student_id if match else None,
+            student_id=track.student_id if track.confirmed else None,
             distance=match.distance if match else None,
             candidate_id=candidate,
             fresh=fresh,
         )
+
+
+def _without_overlaps(faces: list[Face], *, max_iou: float = 0.5) -> list[Face]:
+    """The faces less a face that mostly covers an earlier one (two tracks that slid onto one face)."""
+    kept: list[Face] = []
+    for face in faces:
+        if all(iou(face.box, other.box) <= max_iou for other in kept):
+            kept.append(face)
+    return kept

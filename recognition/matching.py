@@ -1,14 +1,15 @@
 """Matching face embeddings against a gallery of enrolled students (numpy only, no torch).
 
-A face is the nearest student if the L2 distance between unit embeddings is under the threshold;
-a student's distance is the smallest over all of their photos. All faces of a frame are compared
+A face is the nearest student if the L2 distance between unit embeddings is under the threshold
+and the second-nearest student is at least a margin farther (both stricter for small faces, see
+`MatchRule`); a student's distance is the smallest over all of their photos. All faces of a frame are compared
 with the whole gallery in one matrix operation, and one student is given to at most one face of a
 frame (the closest), so a look-alike in the same picture never takes a name that is already there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,27 +58,75 @@ class Gallery:
 
 
 @dataclass(frozen=True)
+class MatchRule:
+    """When a face counts as a student: under `threshold`, and at least `margin` closer to that
+    student than to the next one. Faces narrower than `small_face_px` are blurrier and sit closer
+    to everybody, so they need the stricter `small_threshold` and `small_margin`."""
+
+    threshold: float
+    margin: float = 0.0
+    small_face_px: float = 0.0
+    small_threshold: float | None = None
+    small_margin: float | None = None
+
+    def for_width(self, width: float) -> tuple[float, float]:
+        """(threshold, margin) for a face this many pixels wide."""
+        if width < self.small_face_px:
+            small_threshold = self.threshold if self.small_threshold is None else self.small_threshold
+            small_margin = self.margin if self.small_margin is None else self.small_margin
+            return min(self.threshold, small_threshold), max(self.margin, small_margin)
+        return self.threshold, self.margin
+
+
+@dataclass(frozen=True)
 class Match:
-    """One face's outcome: `student_id` is set only for a match under the threshold."""
+    """One face's outcome: `student_id` is set only for a match under the rule."""
 
     student_id: int | None
     nearest_student_id: int | None
     distance: float | None
+    # How much farther the second-nearest student is (None with fewer than two students).
+    margin: float | None = None
 
 
-def match_faces(embeddings: np.ndarray, gallery: Gallery, *, threshold: float) -> list[Match]:
-    """Decide every face of one image at once (see the module docstring)."""
+def match_faces(
+    embeddings: np.ndarray,
+    gallery: Gallery,
+    *,
+    rule: MatchRule,
+    widths: Sequence[float] | None = None,
+    excluded: Collection[int] = (),
+) -> list[Match]:
+    """Decide every face of one image at once (see the module docstring).
+
+    `rule` says when a face is its nearest student; `widths` are the faces' widths in pixels for the
+    rule's small-face limits. Students in `excluded` are already given to another face and are
+    nobody's match here.
+    """
     count = len(embeddings)
     if not len(gallery):
         return [Match(student_id=None, nearest_student_id=None, distance=None) for _ in range(count)]
     distances = gallery.student_distances(embeddings)
-    nearest = np.argmin(distances, axis=1)
+    order = np.argsort(distances, axis=1)
+    nearest = order[:, 0]
     nearest_distance = distances[np.arange(count), nearest]
+    margins: list[float | None] = [None] * count
+    if len(gallery) > 1:
+        second = distances[np.arange(count), order[:, 1]]
+        margins = [float(m) for m in second - nearest_distance]
+    face_widths = list(widths) if widths is not None else [np.inf] * count
 
     assigned: dict[int, int] = {}  # student column -> face row
     for row in np.argsort(nearest_distance):
         column = int(nearest[row])
-        if nearest_distance[row] < threshold and column not in assigned:
+        limit, needed_margin = rule.for_width(face_widths[row])
+        margin = margins[row]
+        if (
+            nearest_distance[row] < limit
+            and (margin is None or margin >= needed_margin)
+            and column not in assigned
+            and int(gallery.student_ids[column]) not in excluded
+        ):
             assigned[column] = int(row)
     winner_of = {row: column for column, row in assigned.items()}
 
@@ -86,6 +135,7 @@ def match_faces(embeddings: np.ndarray, gallery: Gallery, *, threshold: float) -
             student_id=int(gallery.student_ids[winner_of[row]]) if row in winner_of else None,
             nearest_student_id=int(gallery.student_ids[nearest[row]]),
             distance=float(nearest_distance[row]),
+            margin=margins[row],
         )
         for row in range(count)
     ]

@@ -1,27 +1,31 @@
-"""Following faces from frame to frame by box overlap, so a settled face is not embedded every frame.
+"""Following the faces of a class from frame to frame, and deciding from each face's track who it is.
 
-A track is *settled* once its last `settle_after` embeddings agreed: all named the same student,
-or all found a stranger (nearest student at least `stranger_distance` away, so not even a "maybe").
-A settled student is embedded again every `recheck_every` frames (to catch a swap of people in the
-same spot), a settled stranger every `stranger_recheck_every` frames (to catch a student who first
-turned away). A face whose box jumped (overlap with its last box under `steady_iou`, as at a cut
-or when one person steps in front of another) is unsettled and loses its name: it may be somebody
-else now. Other faces are embedded every frame they are seen, as far as `due` allows.
+A *track* is one face followed by box overlap. Each embedding of the track's face gives a verdict:
+a student (a match under the rule), a stranger (nearest student at least `stranger_distance`
+away, so not even a "maybe"), or nothing (too unsure either way: small faces often are). A track
+is *confirmed* as a student once `confirm_after` of its verdicts in a row named that student
+(nothing verdicts do not break the row; a stranger or another student does), `confirm_after_small`
+for a face narrower than `small_face_px`. A *near* verdict (the recognizer's call: just over the
+threshold, but far closer to that student than to anybody else) names the student too, and
+`confirm_after_near` verdicts in a row, strong or near, also confirm: a student whose every frame
+lands at 1.05 from their photo, always nearest by a wide margin, is that student, while a stranger
+sits between students (a small margin) and never builds such a row. A confirmed track keeps its name and is not embedded
+again while it is followed; a track whose box jumps (overlap with its last box under
+`steady_iou`, as when one person steps in front of another) starts again from nothing: it may be
+somebody else now. A stranger is embedded again every `stranger_recheck_every` frames (a student
+who first turned away); every other face as soon as `due` has room, the longest-waiting and
+largest first.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 from recognition.engine import Face
 from recognition.matching import Match
 
-SETTLE_AFTER = 2
-STRANGER: Literal["stranger"] = "stranger"
-# What one embedding said about a track: a student, a stranger, or neither (near a student, or no match yet).
-Verdict = int | Literal["stranger"] | None
+STRANGER_RECHECK_EVERY = 5
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -42,38 +46,42 @@ class Track:
     last_seen_frame: int
     last_embedded_frame: int = -1
     match: Match | None = None
-    recent_verdicts: list[Verdict] = field(default_factory=list)
-    settle_after: int = SETTLE_AFTER
+    # The student of the latest verdicts in a row, and how many named them.
+    student_id: int | None = None
+    agreeing: int = 0
+    agreeing_near: int = 0
+    confirmed: bool = False
+    strangers_in_a_row: int = 0
 
-    @property
-    def settled_as(self) -> Verdict:
-        """The student (or STRANGER) the last `settle_after` embeddings all agreed on, else None."""
-        recent = self.recent_verdicts[-self.settle_after :]
-        if len(recent) == self.settle_after and len(set(recent)) == 1:
-            return recent[0]
-        return None
-
-    @property
-    def settled(self) -> bool:
-        return self.settled_as is not None
+    def forget_identity(self) -> None:
+        self.match = None
+        self.student_id = None
+        self.agreeing = 0
+        self.agreeing_near = 0
+        self.confirmed = False
+        self.strangers_in_a_row = 0
 
 
 class FaceTracker:
     def __init__(
         self,
         *,
+        confirm_after: int = 2,
+        confirm_after_small: int = 3,
+        confirm_after_near: int = 4,
+        small_face_px: float = 0.0,
         min_iou: float = 0.3,
-        steady_iou: float = 0.6,
-        recheck_every: int = 15,
-        stranger_recheck_every: int = 5,
+        steady_iou: float = 0.5,
+        stranger_recheck_every: int = STRANGER_RECHECK_EVERY,
         stranger_distance: float = math.inf,
         forget_after: int = 10,
-        settle_after: int = SETTLE_AFTER,
     ) -> None:
+        self.confirm_after = confirm_after
+        self.confirm_after_small = confirm_after_small
+        self.confirm_after_near = confirm_after_near
+        self.small_face_px = small_face_px
         self.min_iou = min_iou
         self.steady_iou = steady_iou
-        self.settle_after = settle_after
-        self.recheck_every = recheck_every
         self.stranger_recheck_every = stranger_recheck_every
         self.stranger_distance = stranger_distance
         self.forget_after = forget_after
@@ -81,8 +89,15 @@ class FaceTracker:
         self.frame = -1
         self._next_id = 1
 
+    def followed(self) -> list[Track]:
+        """The tracks seen in the latest frame (those to look for again in the next one)."""
+        return [track for track in self.tracks if track.last_seen_frame == self.frame]
+
     def update(self, faces: list[Face]) -> list[Track]:
-        """Advance one frame: the track of each face (in the order of `faces`)."""
+        """Advance one frame with the faces found in it: the track of each face (in the order of `faces`).
+
+        Faces are paired with the tracks they overlap most; a face that overlaps none starts a track.
+        """
         self.frame += 1
         pairs = sorted(
             (
@@ -103,14 +118,11 @@ class FaceTracker:
             track_of[f] = self.tracks[t]
             if overlap < self.steady_iou:
                 # Possibly somebody else now: no name until the face is embedded again.
-                track_of[f].recent_verdicts = []
-                track_of[f].match = None
+                track_of[f].forget_identity()
         for f, face in enumerate(faces):
             track = track_of.get(f)
             if track is None:
-                track = Track(
-                    track_id=self._next_id, face=face, last_seen_frame=self.frame, settle_after=self.settle_after
-                )
+                track = Track(track_id=self._next_id, face=face, last_seen_frame=self.frame)
                 self._next_id += 1
                 self.tracks.append(track)
                 track_of[f] = track
@@ -119,29 +131,44 @@ class FaceTracker:
         self.tracks = [t for t in self.tracks if self.frame - t.last_seen_frame <= self.forget_after]
         return [track_of[f] for f in range(len(faces))]
 
-    def record(self, track: Track, match: Match) -> None:
-        """What embedding the track's face in this frame found."""
-        verdict: Verdict = match.student_id
-        if verdict is None and match.distance is not None and match.distance >= self.stranger_distance:
-            verdict = STRANGER
+    def needed_matches(self, track: Track) -> int:
+        return self.confirm_after_small if track.face.width < self.small_face_px else self.confirm_after
+
+    def record(self, track: Track, match: Match, *, near: bool = False) -> None:
+        """What embedding the track's face in this frame found; `near`: a near verdict for the
+        match's nearest student (see the module docstring)."""
         track.match = match
         track.last_embedded_frame = self.frame
-        track.recent_verdicts = [*track.recent_verdicts[-(self.settle_after - 1) :], verdict]
+        student_id = match.student_id if match.student_id is not None else match.nearest_student_id if near else None
+        if student_id is not None:
+            track.strangers_in_a_row = 0
+            if student_id != track.student_id:
+                track.student_id, track.agreeing, track.agreeing_near = student_id, 0, 0
+            track.agreeing_near += 1
+            if match.student_id is not None:
+                track.agreeing += 1
+            if track.agreeing >= self.needed_matches(track) or track.agreeing_near >= self.confirm_after_near:
+                track.confirmed = True
+        elif match.distance is not None and match.distance >= self.stranger_distance:
+            track.student_id, track.agreeing, track.agreeing_near = None, 0, 0
+            track.strangers_in_a_row += 1
 
     def needs_embedding(self, track: Track) -> bool:
-        settled_as = track.settled_as
-        if settled_as is None:
-            return True
-        every = self.stranger_recheck_every if settled_as == STRANGER else self.recheck_every
-        return self.frame - track.last_embedded_frame >= every
+        if track.confirmed:
+            return False
+        if track.strangers_in_a_row >= 2:
+            return self.frame - track.last_embedded_frame >= self.stranger_recheck_every
+        return True
 
     def due(self, tracks: list[Track], *, limit: int | None = None) -> list[int]:
-        """Indices of the tracks to embed this frame: at most `limit`, those waiting longest first.
+        """Indices of the tracks to embed this frame: at most `limit`, the longest-waiting first
+        (then the largest face, the likeliest to be named).
 
-        The limit bounds a frame's time when many faces appear at once; the others wait a frame or two.
+        The limit bounds a frame's time when a whole class comes into view at once; the others
+        wait a frame or two.
         """
         waiting = sorted(
             (i for i, track in enumerate(tracks) if self.needs_embedding(track)),
-            key=lambda i: tracks[i].last_embedded_frame,
+            key=lambda i: (tracks[i].last_embedded_frame, -tracks[i].face.width),
         )
         return sorted(waiting[:limit])

@@ -1,28 +1,81 @@
-// The live attendance page: streams webcam frames over the session's websocket, draws the faces
-// the server reports, and keeps the roster up to date. Frames are sent one at a time: the next
-// frame leaves only after the answer to the last one arrived, so no queue ever builds up.
+// The live attendance page: streams webcam frames over the session's websocket, shows each frame
+// the server answered with the faces it found, and keeps the roster up to date.
+//
+// Frames are sent one at a time: the next frame leaves only after the answer to the last one
+// arrived, so no queue ever builds up. An answer takes a few hundred milliseconds, during which
+// students move, so boxes are never drawn over the live video: the page keeps a copy of each frame
+// it sends and, when the answer comes, draws that very frame with its boxes. The live video shows
+// only until the first answer (and again while the server is silent for a while).
 (function () {
   "use strict";
 
   const config = JSON.parse(document.getElementById("session-config").textContent);
+  const stage = document.getElementById("camera");
   const video = document.getElementById("camera-video");
+  const picture = document.getElementById("camera-picture");
   const overlay = document.getElementById("camera-overlay");
   const toggle = document.getElementById("camera-toggle");
   const statusLine = document.getElementById("camera-status");
+  const countLine = document.getElementById("camera-count");
+  const cameraNote = document.getElementById("camera-note");
   const rosterBody = document.getElementById("roster-body");
   const rosterCounts = document.getElementById("roster-counts");
   const uncertainList = document.getElementById("uncertain");
+  // Each frame is drawn here from the video and encoded once (twice if over the byte limit).
   const capture = document.createElement("canvas");
-  const MAX_FRAME_WIDTH = 640;
+  const captureContext = capture.getContext("2d", { alpha: false });
+
+  // After this long without an answer the frame is taken as lost and the next one is sent.
   const ANSWER_TIMEOUT_MS = 10000;
+  // After this long without an answer (or three times the last answer's time, if longer) the shown
+  // picture is old: the live video is shown instead.
+  const STALE_AFTER_MS = 3000;
+  // Under this resolution (either way up) the back row of a class is too small to recognise.
+  const LOW_RESOLUTION = { long: 1280, short: 720 };
+  // Frames kept for answers that may still come (after timeouts) at most.
+  const MAX_IN_FLIGHT = 3;
+  const JPEG_QUALITY_START = 0.85;
+  // Below this quality faces lose the detail recognition needs: frames are made smaller instead.
+  const JPEG_QUALITY_MIN = 0.5;
+  // A "maybe" offer stays this long after its face was last seen, so the teacher can click it.
+  const UNCERTAIN_KEEP_MS = 5000;
+  // The count line is a live region: it changes at most this often, so it is not read out on every frame.
+  const COUNT_EVERY_MS = 1000;
+  const COLORS = { named: "#17803d", maybe: "#a15300", unknown: "rgba(255, 255, 255, 0.85)", halo: "rgba(0, 0, 0, 0.6)" };
+  // Roster order: who still needs the teacher's attention first.
+  const STATUS_ORDER = { unseen: 0, absent: 1, excused: 2, late: 3, present: 4 };
 
   const STATUS_LABELS = Object.fromEntries(config.statuses);
+  const frameLimit = {
+    long: Math.max(config.frameMaxWidth, config.frameMaxHeight),
+    short: Math.min(config.frameMaxWidth, config.frameMaxHeight),
+    bytes: config.frameMaxBytes,
+  };
   const roster = new Map();
+  const rows = new Map();
+  const uncertainItems = new Map();
   let socket = null;
   let stream = null;
-  let waitingSince = 0;
-  let lastFaces = [];
-  let frameSize = { width: 1, height: 1 };
+  // Each start of the camera is a run; an answer to a frame of an earlier run is not shown.
+  let run = 0;
+  let jpegQuality = JPEG_QUALITY_START;
+  // Below 1 once even JPEG_QUALITY_MIN made frames larger than the server takes.
+  let frameScale = 1;
+  let sending = false;
+  // Frames sent and not answered yet, oldest first: {bitmap, width, height, at, run}.
+  let inFlight = [];
+  // The server's count of frames it dropped on this connection, as of its last answer.
+  let droppedSeen = 0;
+  let retryTimer = 0;
+  let answerTimer = 0;
+  let staleTimer = 0;
+  // How long the last answer took, from sending the frame.
+  let roundTripMs = 0;
+  // The answered frame on screen: {bitmap, width, height, faces, size}.
+  let shown = null;
+  let countText = "";
+  let countShownAt = 0;
+  let countTimer = 0;
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -38,56 +91,112 @@
     return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }) : "";
   }
 
+  function firstName(name) {
+    return String(name || "").split(/\s+/)[0];
+  }
+
   // --- Roster -----------------------------------------------------------------------------
+  // One row per student, built once and updated in place: `attendance` messages change one row,
+  // and frames never touch the roster.
 
-  function renderRoster() {
-    rosterBody.replaceChildren();
-    const counts = { present: 0, late: 0, absent: 0, excused: 0, unseen: 0 };
-    for (const student of roster.values()) {
-      counts[student.status || "unseen"] += 1;
-      const row = document.createElement("tr");
-      row.dataset.studentId = student.student_id;
-      row.dataset.status = student.status || "unseen";
+  function statusOf(student) {
+    return student.status || "unseen";
+  }
 
-      const name = document.createElement("td");
-      name.textContent = student.name;
-      const number = document.createElement("div");
-      number.className = "muted small";
-      number.textContent = student.student_number + (student.has_photo ? "" : " · no photo: mark by hand");
-      name.append(number);
+  function createRow(studentId) {
+    const row = document.createElement("tr");
+    row.dataset.studentId = studentId;
+    const nameCell = document.createElement("td");
+    const name = document.createElement("span");
+    const number = document.createElement("div");
+    number.className = "muted small";
+    nameCell.append(name, number);
 
-      const status = document.createElement("td");
-      const badge = document.createElement("span");
-      badge.className = "badge " + (student.status || "unseen");
-      badge.textContent = student.status ? STATUS_LABELS[student.status] : "Not seen yet";
-      status.append(badge);
-      if (student.source === "manual") {
-        const manual = document.createElement("span");
-        manual.className = "muted small";
-        manual.textContent = " (by hand)";
-        status.append(manual);
+    const statusCell = document.createElement("td");
+    const badge = document.createElement("span");
+    const manual = document.createElement("span");
+    manual.className = "muted small";
+    const seen = document.createElement("div");
+    seen.className = "muted small";
+    statusCell.append(badge, manual, seen);
+
+    const changeCell = document.createElement("td");
+    const select = document.createElement("select");
+    select.append(new Option("Set…", ""));
+    for (const [value, label] of config.statuses) select.append(new Option(label, value));
+    select.addEventListener("change", async () => {
+      if (!select.value) return;
+      await setRecord(studentId, select.value, "");
+      select.value = "";
+    });
+    changeCell.append(select);
+
+    row.append(nameCell, statusCell, changeCell);
+    return { row, name, number, badge, manual, seen, select, order: 0 };
+  }
+
+  function updateRow(entry, student) {
+    const status = statusOf(student);
+    entry.row.dataset.status = status;
+    entry.name.textContent = student.name;
+    entry.number.textContent = student.student_number + (student.has_photo ? "" : " · no photo: mark by hand");
+    entry.badge.className = "badge " + status;
+    entry.badge.textContent = student.status ? STATUS_LABELS[student.status] : "Not seen yet";
+    entry.manual.textContent = student.source === "manual" ? " (by hand)" : "";
+    entry.seen.textContent = student.first_seen ? "first seen " + formatTime(student.first_seen) : "";
+    entry.seen.hidden = !student.first_seen;
+    entry.select.setAttribute("aria-label", "Set status of " + student.name);
+  }
+
+  // The students of a `roster` message (in the server's order: by name), reusing the rows of
+  // students already shown, so a select the teacher is using is not replaced under them.
+  function setRoster(students) {
+    const ids = new Set();
+    students.forEach((student, index) => {
+      ids.add(student.student_id);
+      roster.set(student.student_id, student);
+      let entry = rows.get(student.student_id);
+      if (!entry) {
+        entry = createRow(student.student_id);
+        rows.set(student.student_id, entry);
       }
-
-      if (student.first_seen) {
-        const seen = document.createElement("div");
-        seen.className = "muted small";
-        seen.textContent = "first seen " + formatTime(student.first_seen);
-        status.append(seen);
-      }
-
-      const change = document.createElement("td");
-      const select = document.createElement("select");
-      select.setAttribute("aria-label", "Set status of " + student.name);
-      select.append(new Option("Set…", ""));
-      for (const [value, label] of config.statuses) select.append(new Option(label, value));
-      select.addEventListener("change", () => {
-        if (select.value) setRecord(student.student_id, select.value, "");
-      });
-      change.append(select);
-
-      row.append(name, status, change);
-      rosterBody.append(row);
+      entry.order = index;
+      updateRow(entry, student);
+    });
+    for (const id of [...roster.keys()]) {
+      if (ids.has(id)) continue;
+      roster.delete(id);
+      rows.get(id).row.remove();
+      rows.delete(id);
     }
+    orderRoster();
+  }
+
+  function updateStudent(studentId, fields) {
+    const student = roster.get(studentId);
+    if (!student) return;
+    Object.assign(student, fields);
+    updateRow(rows.get(studentId), student);
+    orderRoster();
+    pruneUncertain(performance.now());
+  }
+
+  // Not seen yet first, then absent, excused, late, present; by name within each.
+  function orderRoster() {
+    const sorted = [...roster.values()].sort(
+      (a, b) =>
+        STATUS_ORDER[statusOf(a)] - STATUS_ORDER[statusOf(b)] || rows.get(a.student_id).order - rows.get(b.student_id).order
+    );
+    const wanted = sorted.map((student) => rows.get(student.student_id).row);
+    const current = rosterBody.children;
+    if (wanted.length !== current.length || wanted.some((row, index) => current[index] !== row)) {
+      // Moving a row takes the focus from its select: give it back.
+      const focused = rosterBody.contains(document.activeElement) ? document.activeElement : null;
+      rosterBody.replaceChildren(...wanted);
+      if (focused && focused.isConnected) focused.focus();
+    }
+    const counts = { present: 0, late: 0, absent: 0, excused: 0, unseen: 0 };
+    for (const student of roster.values()) counts[statusOf(student)] += 1;
     rosterCounts.textContent =
       `${counts.present} present · ${counts.late} late · ${counts.absent} absent · ` +
       `${counts.excused} excused · ${counts.unseen} not seen`;
@@ -106,11 +215,7 @@
       return;
     }
     // The websocket broadcast updates every open page; update ours now in case it is closed.
-    const student = roster.get(answer.student_id);
-    if (student) {
-      Object.assign(student, { status: answer.status, source: answer.source });
-      renderRoster();
-    }
+    updateStudent(answer.student_id, { status: answer.status, source: answer.source });
   }
 
   document.getElementById("bulk-apply").addEventListener("click", async () => {
@@ -119,16 +224,71 @@
     for (const student of unseen) await setRecord(student.student_id, status, "Marked with all not yet seen");
   });
 
+  // --- "Maybe" offers ---------------------------------------------------------------------
+  // Kept from frame to frame (not rebuilt on each answer), so a button does not move or vanish
+  // while the teacher reaches for it.
+
+  function isMarked(student) {
+    return student.status === "present" || student.status === "late";
+  }
+
+  function showUncertain(faces) {
+    const now = performance.now();
+    for (const face of faces) {
+      if (!face.uncertain) continue;
+      const studentId = face.uncertain.student_id;
+      const student = roster.get(studentId);
+      if (!student || isMarked(student)) continue;
+      let entry = uncertainItems.get(studentId);
+      if (!entry) {
+        const item = document.createElement("li");
+        const text = document.createElement("span");
+        const confirm = document.createElement("button");
+        confirm.type = "button";
+        confirm.textContent = "Confirm present";
+        entry = { item, text, distance: null, seenAt: now };
+        confirm.addEventListener("click", () =>
+          setRecord(studentId, "present", `Confirmed by the teacher (face distance ${entry.distance})`)
+        );
+        item.append(text, " ", confirm);
+        uncertainList.append(item);
+        uncertainItems.set(studentId, entry);
+      }
+      entry.distance = face.distance;
+      entry.seenAt = now;
+      const name = face.uncertain.name || student.name;
+      const distance = typeof face.distance === "number" ? ` (distance ${face.distance.toFixed(2)})` : "";
+      entry.text.textContent = `Maybe ${name}?${distance}`;
+    }
+    pruneUncertain(now);
+  }
+
+  function pruneUncertain(now) {
+    for (const [studentId, entry] of uncertainItems) {
+      const student = roster.get(studentId);
+      if (student && !isMarked(student) && now - entry.seenAt < UNCERTAIN_KEEP_MS) continue;
+      entry.item.remove();
+      uncertainItems.delete(studentId);
+    }
+  }
+
   // --- Websocket --------------------------------------------------------------------------
 
   function connect() {
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + window.location.host + config.websocketPath);
     socket.binaryType = "arraybuffer";
+    socket.addEventListener("open", () => {
+      droppedSeen = 0;
+      if (stream) sendFrame();
+    });
     socket.addEventListener("message", (event) => handleMessage(JSON.parse(event.data)));
     socket.addEventListener("close", (event) => {
       socket = null;
-      waitingSince = 0;
+      // Nothing sent on that connection will be answered now.
+      for (const frame of inFlight) frame.bitmap.close();
+      inFlight = [];
+      clearTimeout(answerTimer);
       if (event.code === 4409) {
         setStatus("The session is not open.", true);
         stopCamera();
@@ -149,23 +309,13 @@
   function handleMessage(message) {
     switch (message.type) {
       case "roster":
-        roster.clear();
-        for (const student of message.students) roster.set(student.student_id, student);
-        renderRoster();
+        setRoster(message.students);
         break;
-      case "attendance": {
-        const student = roster.get(message.student_id);
-        if (student) Object.assign(student, message);
-        renderRoster();
+      case "attendance":
+        updateStudent(message.student_id, message);
         break;
-      }
       case "frame":
-        waitingSince = 0;
-        lastFaces = message.faces;
-        drawFaces();
-        showUncertain(message.faces);
-        if (stream) setStatus(`Camera on · ${message.faces.length} face(s) · ${Math.round(message.ms)} ms per frame`);
-        requestAnimationFrame(sendFrame);
+        answered(message);
         break;
       case "session":
         if (message.state !== "open") {
@@ -175,28 +325,116 @@
         }
         break;
       case "error":
-        waitingSince = 0;
+        // The server answers a frame it cannot use with an error instead of a frame message.
+        releaseFrame(takeAnswered(message));
         setStatus(message.message, true);
-        if (stream) setTimeout(sendFrame, 500);
+        if (stream) retryTimer = setTimeout(sendFrame, 500);
         break;
       default:
         break;
     }
   }
 
-  // --- Camera -----------------------------------------------------------------------------
+  // The frame an answer belongs to. The server answers frames in order and drops, unanswered, those
+  // that arrive while it is busy; that only happens after a timeout sent a frame early, and those
+  // frames are the ones sent right after the answered one.
+  function takeAnswered(message) {
+    clearTimeout(answerTimer);
+    clearTimeout(staleTimer);
+    const frame = inFlight.shift() || null;
+    if (typeof message.dropped === "number") {
+      for (let lost = message.dropped - droppedSeen; lost > 0 && inFlight.length; lost -= 1) {
+        releaseFrame(inFlight.shift());
+      }
+      droppedSeen = message.dropped;
+    }
+    return frame;
+  }
 
-  async function startCamera() {
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: false });
-    } catch (error) {
-      setStatus("The camera could not be started: " + error.message, true);
+  function releaseFrame(frame) {
+    if (frame && (!shown || shown.bitmap !== frame.bitmap)) frame.bitmap.close();
+  }
+
+  function answered(message) {
+    const frame = takeAnswered(message);
+    const faces = message.faces || [];
+    if (!frame || !stream || frame.run !== run) {
+      releaseFrame(frame);
+      if (stream) requestAnimationFrame(sendFrame);
       return;
     }
-    video.srcObject = stream;
-    await video.play();
+    roundTripMs = performance.now() - frame.at;
+    if (shown) shown.bitmap.close();
+    shown = { bitmap: frame.bitmap, width: frame.width, height: frame.height, faces, size: message.size };
+    setView("answered");
+    drawShown();
+    showCount(message, faces);
+    showUncertain(faces);
+    const quality = jpegQuality < JPEG_QUALITY_START ? ` · JPEG quality ${Math.round(jpegQuality * 100)}%` : "";
+    setStatus(`Camera on · ${frame.width}x${frame.height}${quality} · ${Math.round(message.ms)} ms per frame`);
+    requestAnimationFrame(sendFrame);
+  }
+
+  function showCount(message, faces) {
+    const inView = Number.isInteger(message.in_view) ? message.in_view : faces.length;
+    const recognised = Number.isInteger(message.recognised)
+      ? message.recognised
+      : faces.filter((face) => face.student_id !== null && face.student_id !== undefined).length;
+    setCount(inView ? `${recognised} of ${inView} in view recognised` : "Nobody in view");
+  }
+
+  function setCount(text) {
+    countText = text;
+    clearTimeout(countTimer);
+    if (countLine.textContent === text) return;
+    const wait = countShownAt + COUNT_EVERY_MS - performance.now();
+    if (wait > 0 && text) {
+      countTimer = setTimeout(() => setCount(countText), wait);
+      return;
+    }
+    countLine.textContent = text;
+    countShownAt = performance.now();
+  }
+
+  // --- Camera -----------------------------------------------------------------------------
+
+  // "off": the camera is off; "live": the live video (before the first answer, or while the server
+  // is silent); "answered": the last answered frame with its boxes.
+  function setView(view) {
+    stage.dataset.view = view;
+    if (view !== "answered") {
+      overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
+      if (shown) shown.bitmap.close();
+      shown = null;
+    }
+  }
+
+  async function startCamera() {
+    if (!navigator.mediaDevices) {
+      setStatus("The camera needs a secure (HTTPS) connection to this site.", true);
+      return;
+    }
+    toggle.disabled = true;
+    try {
+      // Ideal, never exact or min: a camera that cannot give this resolution still starts.
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: config.camera.width }, height: { ideal: config.camera.height } },
+        audio: false,
+      });
+      video.srcObject = stream;
+      await video.play();
+    } catch (error) {
+      stopCamera();
+      setStatus("The camera could not be started: " + error.message, true);
+      return;
+    } finally {
+      toggle.disabled = false;
+    }
+    run += 1;
+    fitStage();
+    setView("live");
     toggle.textContent = "Pause camera";
-    setStatus("Camera on.");
+    setStatus("Camera on: waiting for the first answer…");
     sendFrame();
   }
 
@@ -204,8 +442,11 @@
     if (stream) for (const track of stream.getTracks()) track.stop();
     stream = null;
     video.srcObject = null;
-    lastFaces = [];
-    drawFaces();
+    clearTimeout(retryTimer);
+    clearTimeout(staleTimer);
+    setView("off");
+    setCount("");
+    cameraNote.hidden = true;
     toggle.textContent = "Start camera";
   }
 
@@ -218,66 +459,224 @@
     }
   });
 
-  function sendFrame() {
-    if (!stream || !socket || socket.readyState !== WebSocket.OPEN || !video.videoWidth) {
-      if (stream) setTimeout(sendFrame, 200);
+  // The picture takes the camera's shape, and the page says when the camera gives too few pixels.
+  function fitStage() {
+    const width = video.videoWidth;
+    const height = video.videoHeight;
+    if (!stream || !width || !height) return;
+    stage.style.aspectRatio = `${width} / ${height}`;
+    const low = Math.max(width, height) < LOW_RESOLUTION.long || Math.min(width, height) < LOW_RESOLUTION.short;
+    cameraNote.textContent = `The camera gives ${width}x${height}: students at the back may not be recognised.`;
+    cameraNote.hidden = !low;
+  }
+
+  video.addEventListener("resize", fitStage);
+
+  // The camera's resolution, scaled down to fit the server's limits either way up.
+  function frameSize() {
+    const width = video.videoWidth;
+    const height = video.videoHeight;
+    const fit = Math.min(1, frameLimit.long / Math.max(width, height), frameLimit.short / Math.min(width, height));
+    const scale = fit * frameScale;
+    return { width: Math.max(1, Math.floor(width * scale)), height: Math.max(1, Math.floor(height * scale)) };
+  }
+
+  function encode(quality) {
+    return new Promise((resolve) => capture.toBlob(resolve, "image/jpeg", quality));
+  }
+
+  // A frame over the byte limit is encoded once more at a lower quality, which the next frames keep;
+  // at the lowest quality the next frames are made smaller instead. An oversized frame is never sent.
+  async function fitBytes(blob) {
+    const ratio = frameLimit.bytes / blob.size;
+    if (jpegQuality <= JPEG_QUALITY_MIN) {
+      frameScale *= Math.max(0.25, Math.sqrt(ratio) * 0.9);
+      return null;
+    }
+    jpegQuality = Math.max(JPEG_QUALITY_MIN, Math.round((jpegQuality - Math.max(0.1, 1 - ratio)) * 100) / 100);
+    const smaller = await encode(jpegQuality);
+    return smaller && smaller.size <= frameLimit.bytes ? smaller : null;
+  }
+
+  async function sendFrame() {
+    clearTimeout(retryTimer);
+    if (!stream || sending) return;
+    if (!socket || socket.readyState !== WebSocket.OPEN || !video.videoWidth) {
+      retryTimer = setTimeout(sendFrame, 200);
       return;
     }
-    if (waitingSince && performance.now() - waitingSince < ANSWER_TIMEOUT_MS) return;
-    const scale = Math.min(1, MAX_FRAME_WIDTH / video.videoWidth);
-    capture.width = Math.round(video.videoWidth * scale);
-    capture.height = Math.round(video.videoHeight * scale);
-    capture.getContext("2d").drawImage(video, 0, 0, capture.width, capture.height);
-    frameSize = { width: capture.width, height: capture.height };
-    waitingSince = performance.now();
-    capture.toBlob((blob) => {
-      if (blob && socket && socket.readyState === WebSocket.OPEN) socket.send(blob);
-    }, "image/jpeg", 0.85);
+    const last = inFlight[inFlight.length - 1];
+    if (last && performance.now() - last.at < ANSWER_TIMEOUT_MS) return;
+    if (inFlight.length >= MAX_IN_FLIGHT) releaseFrame(inFlight.shift());
+    sending = true;
+    const frameRun = run;
+    let bitmap = null;
+    try {
+      const { width, height } = frameSize();
+      // Resizing a canvas reallocates it: only when the size changed.
+      if (capture.width !== width || capture.height !== height) {
+        capture.width = width;
+        capture.height = height;
+      }
+      captureContext.drawImage(video, 0, 0, width, height);
+      // The copy that is shown with the answer: exactly the pixels that were sent.
+      const copy = createImageBitmap(capture);
+      let blob = await encode(jpegQuality);
+      if (blob && blob.size > frameLimit.bytes) blob = await fitBytes(blob);
+      bitmap = await copy;
+      if (!blob) {
+        setStatus(`A frame was over the server's limit of ${Math.round(frameLimit.bytes / 1024)} KiB; sending smaller frames.`);
+        retryTimer = setTimeout(sendFrame, 0);
+        return;
+      }
+      if (!stream || frameRun !== run || !socket || socket.readyState !== WebSocket.OPEN) {
+        retryTimer = setTimeout(sendFrame, 200);
+        return;
+      }
+      socket.send(blob);
+      inFlight.push({ bitmap, width, height, at: performance.now(), run: frameRun });
+      bitmap = null;
+      answerTimer = setTimeout(sendFrame, ANSWER_TIMEOUT_MS);
+      staleTimer = setTimeout(() => {
+        if (!stream || stage.dataset.view !== "answered") return;
+        setView("live");
+        setStatus("Camera on: waiting for the server…");
+      }, Math.max(STALE_AFTER_MS, 3 * roundTripMs));
+    } finally {
+      if (bitmap) bitmap.close();
+      sending = false;
+    }
   }
 
-  function drawFaces() {
-    overlay.width = video.clientWidth;
-    overlay.height = video.clientHeight;
-    const context = overlay.getContext("2d");
-    context.clearRect(0, 0, overlay.width, overlay.height);
-    const sx = overlay.width / frameSize.width;
-    const sy = overlay.height / frameSize.height;
-    context.lineWidth = 3;
-    context.font = "600 15px system-ui, sans-serif";
-    for (const face of lastFaces) {
-      const [x1, y1, x2, y2] = face.box;
-      const label = face.name || (face.uncertain ? "maybe " + face.uncertain.name + "?" : "unknown");
-      const color = face.name ? "#17803d" : face.uncertain ? "#b25e00" : "#b42318";
-      context.strokeStyle = color;
-      context.strokeRect(x1 * sx, y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy);
-      const width = context.measureText(label).width + 10;
-      context.fillStyle = color;
-      context.fillRect(x1 * sx, Math.max(0, y1 * sy - 22), width, 22);
+  // --- Drawing the answered frame ---------------------------------------------------------
+
+  // Both canvases at the size they are shown, in device pixels, so labels are sharp.
+  function drawShown() {
+    if (!shown) return;
+    const ratio = window.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(stage.clientWidth * ratio));
+    const height = Math.max(1, Math.round(stage.clientHeight * ratio));
+    for (const canvas of [picture, overlay]) {
+      if (canvas.width !== width || canvas.height !== height) {
+        canvas.width = width;
+        canvas.height = height;
+      }
+    }
+    // The frame fitted into the canvas, keeping its shape.
+    const fit = Math.min(width / shown.width, height / shown.height);
+    const area = { x: (width - shown.width * fit) / 2, y: (height - shown.height * fit) / 2 };
+    area.width = shown.width * fit;
+    area.height = shown.height * fit;
+    const context = picture.getContext("2d");
+    context.fillStyle = "#111";
+    context.fillRect(0, 0, width, height);
+    context.drawImage(shown.bitmap, area.x, area.y, area.width, area.height);
+    drawFaces(overlay.getContext("2d"), shown, area, ratio);
+  }
+
+  new ResizeObserver(drawShown).observe(stage);
+
+  function faceKind(face) {
+    if (face.student_id !== null && face.student_id !== undefined) return "named";
+    return face.uncertain ? "maybe" : "unknown";
+  }
+
+  // The label texts of a face, longest first; unrecognised faces have none (with thirty faces,
+  // thirty "unknown" labels would hide the names that matter).
+  function labelTexts(face, kind) {
+    if (kind === "named") {
+      const mark = face.confirmed ? "✓ " : "";
+      return [mark + face.name, mark + firstName(face.name)];
+    }
+    if (kind === "maybe") {
+      const name = face.uncertain.name || (roster.get(face.uncertain.student_id) || {}).name || "";
+      return [`maybe ${name}?`, `maybe ${firstName(name)}?`, `${firstName(name)}?`];
+    }
+    return [];
+  }
+
+  function overlaps(a, b) {
+    return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  }
+
+  // `unit` is one CSS pixel in canvas pixels: line widths and fonts are sized in CSS pixels, so
+  // they read the same on a laptop, a tablet and a phone.
+  function drawFaces(context, frame, area, unit) {
+    context.clearRect(0, 0, context.canvas.width, context.canvas.height);
+    // Boxes are in the pixels of the frame the server decoded (`size`; older servers: the frame sent).
+    const [sourceWidth, sourceHeight] = Array.isArray(frame.size) ? frame.size : [frame.width, frame.height];
+    const sx = area.width / sourceWidth;
+    const sy = area.height / sourceHeight;
+    const order = { unknown: 0, maybe: 1, named: 2 };
+    const faces = frame.faces
+      .map((face) => {
+        const [x1, y1, x2, y2] = face.box;
+        const box = { x: area.x + x1 * sx, y: area.y + y1 * sy, width: (x2 - x1) * sx, height: (y2 - y1) * sy };
+        return { face, box, kind: faceKind(face) };
+      })
+      .sort((a, b) => order[a.kind] - order[b.kind]);
+
+    context.lineJoin = "round";
+    for (const { box, kind } of faces) {
+      const line = (kind === "unknown" ? 1 : 2) * unit;
+      context.lineWidth = line + 2 * unit;
+      context.strokeStyle = COLORS.halo;
+      context.strokeRect(box.x, box.y, box.width, box.height);
+      context.lineWidth = line;
+      context.strokeStyle = COLORS[kind];
+      context.strokeRect(box.x, box.y, box.width, box.height);
+    }
+
+    // Labels of named faces first, the largest faces first; a label goes under its box, else over
+    // it, in the longest form that fits, and is left out rather than drawn over another label or
+    // the middle of another face (on a small screen faces at the back may keep their box only).
+    const placed = [];
+    const middles = new Map(
+      faces.map(({ box }) => [
+        box,
+        { x: box.x + box.width * 0.2, y: box.y + box.height * 0.2, width: box.width * 0.6, height: box.height * 0.6 },
+      ])
+    );
+    const labelled = faces.filter(({ kind }) => kind !== "unknown");
+    labelled.sort((a, b) => order[b.kind] - order[a.kind] || b.box.width - a.box.width);
+    for (const { face, box, kind } of labelled) {
+      const boxCss = box.width / unit;
+      const fontCss = Math.max(10, Math.min(14, Math.round(boxCss * 0.3)));
+      const font = fontCss * unit;
+      const height = Math.round(font * 1.35);
+      const pad = 3 * unit;
+      const maxWidth = Math.max(box.width * 2.5, 80 * unit);
+      context.font = `600 ${font}px system-ui, sans-serif`;
+      const texts = labelTexts(face, kind);
+      const fitting = texts.filter((text) => context.measureText(text).width + 2 * pad <= maxWidth);
+      const candidates = fitting.length ? fitting : texts.slice(-1);
+      let spot = null;
+      const others = [...middles].filter(([other]) => other !== box).map(([, middle]) => middle);
+      for (const text of candidates) {
+        const width = Math.ceil(context.measureText(text).width + 2 * pad);
+        const x = Math.min(Math.max(0, box.x + box.width / 2 - width / 2), context.canvas.width - width);
+        for (const y of [box.y + box.height + unit, box.y - height - unit]) {
+          const rect = { x, y, width, height, text };
+          if (y < 0 || y + height > context.canvas.height) continue;
+          if (placed.some((other) => overlaps(rect, other)) || others.some((other) => overlaps(rect, other))) continue;
+          spot = rect;
+          break;
+        }
+        if (spot) break;
+      }
+      if (!spot) continue;
+      placed.push(spot);
+      context.fillStyle = COLORS[kind];
+      context.beginPath();
+      if (context.roundRect) context.roundRect(spot.x, spot.y, spot.width, spot.height, 3 * unit);
+      else context.rect(spot.x, spot.y, spot.width, spot.height);
+      context.fill();
       context.fillStyle = "#fff";
-      context.fillText(label, x1 * sx + 5, Math.max(16, y1 * sy - 6));
+      context.textBaseline = "middle";
+      context.fillText(spot.text, spot.x + pad, spot.y + spot.height / 2 + unit / 2);
     }
   }
 
-  function showUncertain(faces) {
-    uncertainList.replaceChildren();
-    for (const face of faces) {
-      if (!face.uncertain) continue;
-      const student = roster.get(face.uncertain.student_id);
-      if (!student || student.status === "present" || student.status === "late") continue;
-      const item = document.createElement("li");
-      item.textContent = `Maybe ${face.uncertain.name}? (distance ${face.distance}) `;
-      const confirm = document.createElement("button");
-      confirm.type = "button";
-      confirm.textContent = "Confirm present";
-      confirm.addEventListener("click", () =>
-        setRecord(face.uncertain.student_id, "present", `Confirmed by the teacher (face distance ${face.distance})`)
-      );
-      item.append(confirm);
-      uncertainList.append(item);
-    }
-  }
-
-  for (const student of config.roster.students) roster.set(student.student_id, student);
-  renderRoster();
+  setRoster(config.roster.students);
   if (config.state === "open") connect();
 })();

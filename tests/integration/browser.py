@@ -79,3 +79,24 @@ def log_in(page: Page, base_url: str, *, username: str, password: str) -> None:
 def roster_row(page: Page, student: Student) -> Any:
     """The roster row of a student (`tr[data-student-id][data-status]`) as a Playwright locator."""
     return page.locator(f'#roster-body tr[data-student-id="{student.pk}"]')
+
+
+# The student ids (data-student-id) of the roster rows marked present or late.
+MARKED_STUDENT_IDS = """() => [...document.querySelectorAll(
+  '#roster-body tr[data-student-id][data-status="present"], #roster-body tr[data-student-id][data-status="late"]'
+)].map((row) => Number(row.dataset.studentId))"""
+
+
+def marked_on_page(page: Page) -> set[int]:
+    """The ids of the students the roster shows as present or late."""
+    return set(page.evaluate(MARKED_STUDENT_IDS))
+
+
+def save_screenshot(live: LivePage, tmp_path: Path, name: str) -> list[Path]:
+    """The page as a PNG under test-output/ at the repository root and under the test's tmp_path."""
+    OUTPUT.mkdir(exist_ok=True)
+    paths = [OUTPUT / name, tmp_path / name]
+    image = live.page.screenshot(full_page=True)
+    for path in paths:
+        path.write_bytes(image)
+    return paths

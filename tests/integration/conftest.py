@@ -7,6 +7,7 @@ in CI (CI=true), where that is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from collections.abc import Callable, Generator, Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.db import connections
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from tests.faces import FACES
 from tests.integration.processes import (
@@ -161,30 +162,85 @@ def fake_webcam(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return video
 
 
+# What Chromium is launched with: a headless browser whose fake camera plays a .y4m in a loop and
+# whose camera permission is granted.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+CLASSROOM = FACES / "classroom"
+
+
+@pytest.fixture(scope="session")
+def classroom_webcam(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The classroom video (../shared/faces/classroom) as a .y4m at a resolution: "720p" or "1080p".
+
+    Parametrised indirectly: `@pytest.mark.parametrize("classroom_webcam", ["720p"], indirect=True)`.
+    Made once per run and resolution, and deleted afterwards: it is 170 MB at 720p, 370 MB at 1080p.
+    pytest runs the tests of one resolution together and ends this fixture before making the next.
+    """
+    resolution = request.param
+    video = tmp_path_factory.mktemp(f"classroom-{resolution}") / f"class-{resolution}.y4m"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(CLASSROOM / "video" / f"class-{resolution}.mp4"),
+            "-pix_fmt",
+            "yuv420p",
+            video,
+        ],
+        check=True,
+        timeout=300,
+    )
+    try:
+        yield video
+    finally:
+        video.unlink(missing_ok=True)
+
+
 @pytest.fixture
-def chromium(fake_webcam: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    """Headless Chromium whose camera plays `fake_webcam`, with camera permission granted."""
+def chromium_with_webcam(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], Browser]]:
+    """Launch headless Chromium whose camera plays a .y4m: `browser = chromium_with_webcam(path)`.
+
+    Camera permission is granted; every browser launched is closed after the test.
+    """
     # Playwright's sync API keeps its event loop running under the test's code, so Django would
     # take the test's ORM calls for calls from async code and refuse them.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-video-capture={fake_webcam}",
-            ],
-        )
+    with contextlib.ExitStack() as stack:
+        playwright: Playwright | None = None
+        browsers: list[Browser] = []
+
+        def launch(video: Path) -> Browser:
+            nonlocal playwright
+            if playwright is None:
+                playwright = stack.enter_context(sync_playwright())
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"],
+            )
+            browsers.append(browser)
+            return browser
+
         try:
-            yield browser
+            yield launch
         finally:
-            browser.close()
+            for browser in browsers:
+                browser.close()
             # While Playwright's loop runs, Django keeps the test's database connections per async
             # context (asgiref.local), out of pytest-django's reach: left open, one would stop the
             # test database from being dropped at the end.
             connections.close_all()
+
+
+@pytest.fixture
+def chromium(fake_webcam: Path, chromium_with_webcam: Callable[[Path], Browser]) -> Browser:
+    """Headless Chromium whose camera plays `fake_webcam`, with camera permission granted."""
+    return chromium_with_webcam(fake_webcam)

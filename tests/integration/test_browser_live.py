@@ -26,7 +26,7 @@ from attendance.models import AttendanceRecord
 from students.models import Student, StudentPhoto
 from tests.attendance.builders import open_session_with
 from tests.faces import FACES
-from tests.integration.browser import OUTPUT, LivePage, log_in, roster_row
+from tests.integration.browser import LivePage, log_in, roster_row, save_screenshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -84,16 +84,6 @@ def enrolled(transactional_db: None, tmp_path: Path) -> dict[str, Student]:
 
 def is_frame(message: dict[str, Any]) -> bool:
     return message.get("type") == "frame"
-
-
-def save_screenshot(live: LivePage, tmp_path: Path, name: str) -> list[Path]:
-    """The page as a PNG under test-output/ at the repository root and under the test's tmp_path."""
-    OUTPUT.mkdir(exist_ok=True)
-    paths = [OUTPUT / name, tmp_path / name]
-    image = live.page.screenshot(full_page=True)
-    for path in paths:
-        path.write_bytes(image)
-    return paths
 
 
 def test_lin_manuel_miranda_in_the_webcam_is_marked_present_and_nobody_else(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -16,7 +16,8 @@ from pytest_django.fixtures import Settings
 from recognition.engine import Face, FaceEngine, get_engine
 from recognition.images import ImageRejected, decode_image
 from recognition.live import LiveFace, LiveRecognizer, decode_frame, run_inference
-from recognition.matching import Gallery
+from recognition.matching import Gallery, MatchRule
+from recognition.tracking import iou
 from tests.faces import FACES, face_bytes
 
 LIN, ALEX = 1, 2
@@ -58,22 +59,39 @@ def clip() -> list[np.ndarray]:
 
 
 def recognizer(
-    engine: FaceEngine, gallery: Gallery, *, threshold: float = 1.0, band: float = 0.1, min_probability: float = 0.9
+    engine: FaceEngine,
+    gallery: Gallery,
+    *,
+    threshold: float = 1.0,
+    band: float = 0.1,
+    min_probability: float = 0.9,
+    **options: Any,
 ) -> LiveRecognizer:
     return LiveRecognizer(
-        engine=engine, gallery=gallery, threshold=threshold, uncertain_band=band, min_probability=min_probability
+        engine=engine,
+        gallery=gallery,
+        rule=MatchRule(threshold=threshold),
+        uncertain_band=band,
+        min_probability=min_probability,
+        **options,
     )
 
 
 class CountingEngine:
-    """The real engine, counting the faces it embeds call by call."""
+    """The real engine, counting the faces it embeds and how it found them, call by call."""
 
     def __init__(self, engine: FaceEngine) -> None:
         self.engine = engine
         self.embedded: list[int] = []
+        self.calls: list[str] = []
 
-    def detect(self, image: np.ndarray, *, min_face_px: int | None = None) -> list[Face]:
-        return self.engine.detect(image, min_face_px=min_face_px)
+    def detect(self, image: np.ndarray, *, min_face_px: int | None = None, max_side: int | None = None) -> list[Face]:
+        self.calls.append("detect")
+        return self.engine.detect(image, min_face_px=min_face_px, max_side=max_side)
+
+    def refine(self, image: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> list[Face]:
+        self.calls.append("refine")
+        return self.engine.refine(image, boxes)
 
     def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         self.embedded.append(len(faces))
@@ -84,24 +102,26 @@ class CountingEngine:
 class Stream:
     frames: list[list[LiveFace]]  # what the recognizer said about each frame
     embedded: list[int]  # how many faces it embedded for each frame
+    calls: list[str]  # how it found each frame's faces
 
 
 @pytest.fixture(scope="module")
 def stream(engine: FaceEngine, gallery: Gallery, clip: list[np.ndarray]) -> Stream:
-    """The clip's frames through one recognizer, as a webcam would send them."""
+    """The clip's frames through one recognizer, as a webcam would send them: the whole frame
+    searched every 6 frames, the faces followed in between."""
     counting = CountingEngine(engine)
-    live = recognizer(cast(FaceEngine, counting), gallery)
+    live = recognizer(cast(FaceEngine, counting), gallery, detect_every=6)
     frames, embedded = [], []
     for image in clip:
         counting.embedded.clear()
         frames.append(live.process(image))
         embedded.append(sum(counting.embedded))
-    return Stream(frames=frames, embedded=embedded)
+    return Stream(frames=frames, embedded=embedded, calls=counting.calls)
 
 
-def lin_in(faces: list[LiveFace]) -> LiveFace:
-    (lin,) = [face for face in faces if face.student_id == LIN]
-    return lin
+def lin_track(faces: list[LiveFace]) -> LiveFace:
+    """His face: the largest in these frames."""
+    return max(faces, key=lambda face: face.box[2] - face.box[0])
 
 
 def jpeg(pixels: np.ndarray) -> bytes:
@@ -116,13 +136,25 @@ def png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_settled_face_is_embedded_again_only_every_recheck(stream: Stream) -> None:
-    lins = [lin_in(faces) for faces in stream.frames]
+def test_his_face_is_embedded_until_confirmed_and_then_only_followed(stream: Stream) -> None:
+    lins = [lin_track(faces) for faces in stream.frames]
 
     assert len({lin.track_id for lin in lins}) == 1, "one track follows him through the clip"
-    # Embedded until two frames agree, then again 15 frames after the last embedding.
-    assert [lin.fresh for lin in lins] == [True, True] + [False] * 14 + [True, False]
+    assert [lin.fresh for lin in lins] == [True, True] + [False] * (FRAME_COUNT - 2)
+    assert [lin.student_id for lin in lins] == [None] + [LIN] * (FRAME_COUNT - 1), "named once confirmed"
+    assert lins[0].candidate_id == LIN, "on his way to confirmation he is a candidate"
     assert all(0.6 < (lin.distance or 0) < 0.95 for lin in lins)
+
+
+def test_the_whole_frame_is_searched_every_detect_every_frames_and_faces_followed_in_between(
+    stream: Stream, engine: FaceEngine, clip: list[np.ndarray]
+) -> None:
+    assert stream.calls == (["detect"] + ["refine"] * 5) * 3
+    # Followed boxes stay on his face: close to where a full search finds it in the same frame.
+    for index in (1, 4, 10):
+        followed = lin_track(stream.frames[index]).box
+        detected = max(engine.detect(clip[index]), key=lambda face: face.width).box
+        assert iou(followed, detected) > 0.7, (index, followed, detected)
 
 
 def test_only_the_faces_reported_fresh_were_embedded(stream: Stream) -> None:
@@ -130,24 +162,23 @@ def test_only_the_faces_reported_fresh_were_embedded(stream: Stream) -> None:
     assert sum(stream.embedded) < sum(len(faces) for faces in stream.frames)
 
 
-def test_passers_by_get_their_own_tracks_no_name_and_are_embedded_every_frame(stream: Stream) -> None:
-    lin_track = lin_in(stream.frames[0]).track_id
-    others = [face for faces in stream.frames for face in faces if face.track_id != lin_track]
+def test_passers_by_get_their_own_tracks_and_no_name(stream: Stream) -> None:
+    lin = lin_track(stream.frames[0]).track_id
+    others = [face for faces in stream.frames for face in faces if face.track_id != lin]
 
     assert others, "people pass by in these frames"
-    assert all(face.student_id is None and face.candidate_id is None for face in others)
-    assert all(face.fresh for face in others)
+    assert all(face.student_id is None for face in others)
 
 
 def test_a_new_gallery_starts_the_tracks_afresh(engine: FaceEngine, gallery: Gallery, clip: list[np.ndarray]) -> None:
     live = recognizer(engine, gallery)
-    settled = [lin_in(live.process(image)) for image in clip[:3]]
-    assert [lin.fresh for lin in settled] == [True, True, False]
+    confirmed = [lin_track(live.process(image)) for image in clip[:3]]
+    assert [lin.fresh for lin in confirmed] == [True, True, False]
 
     live.replace_gallery(gallery)
-    lin = lin_in(live.process(clip[3]))
+    lin = lin_track(live.process(clip[3]))
 
-    assert lin.fresh
+    assert lin.fresh and lin.student_id is None
 
 
 def test_a_face_just_above_the_threshold_names_a_candidate_and_no_student(
@@ -180,7 +211,7 @@ def test_a_jpeg_frame_is_decoded_and_unsure_detections_are_ignored(
     faces = live.process_frame(jpeg(clip[1]))
 
     (lin,) = faces
-    assert lin.student_id == LIN
+    assert lin.candidate_id == LIN and lin.distance is not None and lin.distance < 1.0
     x1, y1, x2, y2 = lin.box
     assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 360
 
@@ -189,19 +220,12 @@ def test_at_most_max_embeds_per_frame_faces_are_embedded_and_the_others_wait(
     engine: FaceEngine, gallery: Gallery, clip: list[np.ndarray]
 ) -> None:
     counting = CountingEngine(engine)
-    live = LiveRecognizer(
-        engine=cast(FaceEngine, counting),
-        gallery=gallery,
-        threshold=1.0,
-        uncertain_band=0.1,
-        min_probability=0.9,
-        max_embeds_per_frame=1,
-    )
+    live = recognizer(cast(FaceEngine, counting), gallery, max_embeds_per_frame=1)
     first, second = live.process(clip[0]), live.process(clip[1])
 
     assert len(first) == len(second) == 2, "Lin and a passer-by"
     assert counting.embedded == [1, 1]
-    # The most probable face first, then the one that waited; nobody is named without an embedding.
+    # The larger face first, then the one that waited; nobody is named without an embedding.
     assert [face.fresh for face in first] == [True, False]
     assert [face.fresh for face in second] == [False, True]
     assert all(face.student_id is None for face in first + second if face.distance is None)
@@ -210,12 +234,10 @@ def test_at_most_max_embeds_per_frame_faces_are_embedded_and_the_others_wait(
 def test_with_a_min_face_size_frames_are_detected_downscaled_and_boxed_in_full_frame_pixels(
     engine: FaceEngine, gallery: Gallery, clip: list[np.ndarray]
 ) -> None:
-    full = lin_in(recognizer(engine, gallery).process(clip[0]))
-    live = LiveRecognizer(
-        engine=engine, gallery=gallery, threshold=1.0, uncertain_band=0.1, min_probability=0.9, min_face_px=40
-    )
+    full = lin_track(recognizer(engine, gallery).process(clip[0]))
+    live = recognizer(engine, gallery, min_face_px=40)
 
-    lin = lin_in(live.process(clip[0]))
+    lin = lin_track(live.process(clip[0]))
 
     assert np.allclose(lin.box, full.box, atol=6)
     assert lin.distance is not None and full.distance is not None

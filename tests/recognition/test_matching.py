@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recognition.matching import Gallery, Match, match_faces
+from recognition.matching import Gallery, Match, MatchRule, match_faces
 
 DIM = 8
 
@@ -53,7 +53,7 @@ def test_a_face_is_the_nearest_student_under_the_threshold() -> None:
     face = unit(1)
     gallery = Gallery.build([(1, at_distance(face, 0.9, 1)), (2, at_distance(face, 0.6, 2))])
 
-    [match] = match_faces(face[None, :], gallery, threshold=1.0)
+    [match] = match_faces(face[None, :], gallery, rule=MatchRule(threshold=1.0))
 
     assert match.student_id == 2
     assert match.nearest_student_id == 2
@@ -64,7 +64,7 @@ def test_a_face_over_the_threshold_is_unknown_but_keeps_its_nearest() -> None:
     face = unit(1)
     gallery = Gallery.build([(1, at_distance(face, 1.05, 1)), (2, at_distance(face, 1.3, 2))])
 
-    [match] = match_faces(face[None, :], gallery, threshold=1.0)
+    [match] = match_faces(face[None, :], gallery, rule=MatchRule(threshold=1.0))
 
     assert match.student_id is None
     assert match.nearest_student_id == 1
@@ -77,7 +77,9 @@ def test_one_student_goes_to_only_one_face_of_an_image_the_closer_one() -> None:
     the_student = at_distance(student, 0.4, 2)
     gallery = Gallery.build([(1, student), (2, unit(0, 0, 0, 1))])
 
-    look_alike_match, student_match = match_faces(np.stack([look_alike, the_student]), gallery, threshold=1.0)
+    look_alike_match, student_match = match_faces(
+        np.stack([look_alike, the_student]), gallery, rule=MatchRule(threshold=1.0)
+    )
 
     assert student_match.student_id == 1
     assert look_alike_match.student_id is None
@@ -89,7 +91,7 @@ def test_two_faces_of_two_students_are_both_found() -> None:
     gallery = Gallery.build([(1, E0), (2, E1), (3, E2)])
     faces = np.stack([at_distance(E1, 0.5, 3), at_distance(E0, 0.7, 4)])
 
-    matches = match_faces(faces, gallery, threshold=1.0)
+    matches = match_faces(faces, gallery, rule=MatchRule(threshold=1.0))
 
     assert [match.student_id for match in matches] == [2, 1]
 
@@ -97,7 +99,7 @@ def test_two_faces_of_two_students_are_both_found() -> None:
 def test_an_empty_gallery_knows_nobody() -> None:
     faces = np.stack([E0, E1])
 
-    matches = match_faces(faces, Gallery.build([]), threshold=1.0)
+    matches = match_faces(faces, Gallery.build([]), rule=MatchRule(threshold=1.0))
 
     assert matches == [Match(student_id=None, nearest_student_id=None, distance=None)] * 2
     assert Gallery.build([]).student_distances(faces).shape == (2, 0)
@@ -106,4 +108,4 @@ def test_an_empty_gallery_knows_nobody() -> None:
 def test_no_faces_no_matches() -> None:
     gallery = Gallery.build([(1, E0)])
 
-    assert match_faces(np.zeros((0, DIM), dtype=np.float32), gallery, threshold=1.0) == []
+    assert match_faces(np.zeros((0, DIM), dtype=np.float32), gallery, rule=MatchRule(threshold=1.0)) == []

@@ -1,4 +1,4 @@
-"""Following faces from frame to frame by box overlap (recognition/tracking.py)."""
+"""Following faces from frame to frame and confirming them from their tracks (recognition/tracking.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from recognition.engine import Face
 from recognition.matching import Match
-from recognition.tracking import STRANGER, FaceTracker, iou
+from recognition.tracking import FaceTracker, iou
 
 LIN, ALEX = 1, 2
 Box = tuple[float, float, float, float]
@@ -65,7 +65,7 @@ def test_a_new_face_gets_a_new_track() -> None:
 
     assert tracks[0].track_id == lin.track_id
     assert tracks[1].track_id != lin.track_id
-    assert tracks[1].recent_verdicts == []
+    assert tracks[1].student_id is None and not tracks[1].confirmed
 
 
 def test_a_face_that_jumps_too_far_is_a_new_track() -> None:
@@ -107,123 +107,137 @@ def test_a_new_face_is_embedded() -> None:
     assert tracker.needs_embedding(track)
 
 
-def test_a_face_is_settled_after_two_matches_of_the_same_student() -> None:
-    tracker = FaceTracker(recheck_every=5)
-    (track,) = tracker.update([face(100, 100)])
-    tracker.record(track, named(LIN))
-    tracker.update([face(101, 100)])
-    assert tracker.needs_embedding(track), "one match does not settle a face"
-    tracker.record(track, named(LIN))
+def undecided() -> Match:
+    """Near a student but not a match (a small, blurry face, or one between two students)."""
+    return Match(student_id=None, nearest_student_id=LIN, distance=1.02)
 
-    embedded = []
-    for step in range(1, 8):
-        tracker.update([face(100 + step, 100)])
+
+def follow(tracker: FaceTracker, verdicts: list[Match], *, size: float = 60.0) -> tuple[list[bool], list[bool]]:
+    """One frame per verdict for a single face: (embedded in each frame, confirmed after each frame)."""
+    (track,) = tracker.update([face(100, 100, size)])
+    embedded, confirmed = [], []
+    for step, verdict in enumerate(verdicts):
+        if step:
+            (track,) = tracker.update([face(100 + step % 2, 100, size)])
         embedded.append(tracker.needs_embedding(track))
         if embedded[-1]:
-            tracker.record(track, named(LIN))
-
-    # Embedded again only every 5 frames, to notice another person taking the same place.
-    assert embedded == [False, False, False, False, True, False, False]
-    assert track.match is not None and track.match.student_id == LIN
+            tracker.record(track, verdict)
+        confirmed.append(track.confirmed)
+    return embedded, confirmed
 
 
-def test_settling_waits_for_as_many_matches_as_attendance_needs() -> None:
-    # With ATTENDANCE_CONFIRM_FRAMES = 3 a face must keep being embedded until its third match,
-    # or the third sighting would never come.
-    tracker = FaceTracker(settle_after=3)
-    (track,) = tracker.update([face(100, 100)])
-    needed = []
-    for step in range(4):
-        if step:
-            tracker.update([face(100 + step, 100)])
-        needed.append(tracker.needs_embedding(track))
-        if needed[-1]:
-            tracker.record(track, named(LIN))
+def test_a_face_that_stays_is_embedded_until_confirmed_and_then_only_followed() -> None:
+    tracker = FaceTracker(confirm_after=2)
 
-    assert needed == [True, True, True, False]
+    embedded, confirmed = follow(tracker, [named(LIN)] * 6)
+
+    assert embedded == [True, True, False, False, False, False]
+    assert confirmed == [False, True, True, True, True, True]
+    (track,) = tracker.tracks
+    assert track.student_id == LIN
+
+
+def test_a_small_face_needs_one_more_agreeing_match() -> None:
+    tracker = FaceTracker(confirm_after=2, confirm_after_small=3, small_face_px=48)
+
+    embedded, confirmed = follow(tracker, [named(LIN)] * 5, size=30)
+
+    assert embedded == [True, True, True, False, False]
+    assert confirmed == [False, False, True, True, True]
+
+
+def test_undecided_embeddings_do_not_break_a_row_of_matches() -> None:
+    tracker = FaceTracker(confirm_after=3)
+
+    _, confirmed = follow(tracker, [named(LIN), undecided(), named(LIN), undecided(), named(LIN)])
+
+    assert confirmed == [False, False, False, False, True]
 
 
 @pytest.mark.parametrize(
-    "matches",
-    [[None, None], [LIN, None], [None, LIN], [LIN, ALEX]],
-    ids=["unknown", "lost", "found once", "changed"],
+    "verdicts",
+    [
+        [named(LIN), named(ALEX), named(LIN)],
+        [named(LIN), named(None), named(LIN)],
+        [undecided(), undecided(), undecided()],
+    ],
+    ids=["another student", "a stranger", "never sure"],
 )
-def test_an_unknown_or_changing_face_is_embedded_every_frame(matches: list[int | None]) -> None:
-    tracker = FaceTracker()
-    (track,) = tracker.update([face(100, 100)])
-    for student_id in matches:
-        tracker.record(track, named(student_id))
-        tracker.update([face(100, 100)])
+def test_a_face_whose_matches_disagree_is_not_confirmed_and_keeps_being_embedded(verdicts: list[Match]) -> None:
+    tracker = FaceTracker(confirm_after=2, stranger_distance=1.2)
 
-    assert not track.settled
-    assert tracker.needs_embedding(track)
+    embedded, confirmed = follow(tracker, verdicts)
+
+    assert embedded == [True, True, True]
+    assert not any(confirmed)
 
 
-def test_a_recheck_that_names_someone_else_unsettles_the_face() -> None:
-    tracker = FaceTracker()
-    (track,) = tracker.update([face(100, 100)])
-    tracker.record(track, named(LIN))
-    tracker.record(track, named(LIN))
-    assert track.settled
-
-    tracker.record(track, named(ALEX))
-
-    assert not track.settled
-    assert track.match is not None and track.match.student_id == ALEX
-
-
-def test_a_clear_stranger_settles_and_is_embedded_again_only_every_stranger_recheck() -> None:
+def test_a_clear_stranger_is_embedded_again_only_every_stranger_recheck() -> None:
     tracker = FaceTracker(stranger_distance=1.1, stranger_recheck_every=5)
-    (track,) = tracker.update([face(100, 100)])
-    embedded = []
-    for step in range(9):
-        if step:
-            tracker.update([face(100 + step, 100)])
-        embedded.append(tracker.needs_embedding(track))
-        if embedded[-1]:
-            tracker.record(track, named(None))  # nearest student 1.3 away
 
-    assert track.settled_as == STRANGER
+    embedded, confirmed = follow(tracker, [named(None)] * 9)  # nearest student 1.3 away
+
     assert embedded == [True, True, False, False, False, False, True, False, False]
-    assert track.match is not None and track.match.student_id is None
+    assert not any(confirmed)
 
 
 def test_a_face_near_a_student_is_no_stranger_and_is_embedded_every_frame() -> None:
     tracker = FaceTracker(stranger_distance=1.1)
-    (track,) = tracker.update([face(100, 100)])
-    for _ in range(3):
-        tracker.record(track, Match(student_id=None, nearest_student_id=LIN, distance=1.05))
-        tracker.update([face(100, 100)])
 
-    assert not track.settled
-    assert tracker.needs_embedding(track)
+    embedded, _ = follow(tracker, [undecided()] * 4)
+
+    assert embedded == [True] * 4
 
 
-def test_due_embeds_at_most_the_limit_those_waiting_longest_first() -> None:
+def test_due_embeds_at_most_the_limit_those_waiting_longest_then_the_largest_first() -> None:
     tracker = FaceTracker()
     old, recent = tracker.update([face(10, 10), face(300, 10)])
-    tracker.record(old, named(None))
+    tracker.record(old, undecided())
     tracker.update([face(10, 10), face(300, 10)])
-    tracker.record(recent, named(None))
-    tracks = tracker.update([face(10, 10), face(300, 10), face(600, 10)])  # a new face on the right
+    tracker.record(recent, undecided())
+    # Two new faces: a small one at the back and a large one in front.
+    tracks = tracker.update([face(10, 10), face(300, 10), face(600, 10, 30), face(800, 300, 90)])
 
-    assert tracker.due(tracks) == [0, 1, 2]
-    assert tracker.due(tracks, limit=2) == [0, 2], "the new face and the one embedded longest ago"
-    assert tracker.due(tracks, limit=1) == [2]
+    assert tracker.due(tracks) == [0, 1, 2, 3]
+    assert tracker.due(tracks, limit=3) == [0, 2, 3], "the new faces and the one embedded longest ago"
+    assert tracker.due(tracks, limit=1) == [3], "of two new faces, the larger"
 
 
-def test_a_settled_face_whose_box_jumps_is_embedded_again() -> None:
-    # As at a cut, or when one person steps in front of another: the same spot, maybe somebody else.
-    tracker = FaceTracker(min_iou=0.3, steady_iou=0.6)
+def test_a_confirmed_face_is_not_due() -> None:
+    tracker = FaceTracker(confirm_after=1)
+    (lin, _other) = tracker.update([face(10, 10), face(300, 10)])
+    tracker.record(lin, named(LIN))
+
+    tracks = tracker.update([face(11, 10), face(301, 10)])
+
+    assert tracker.due(tracks) == [1]
+
+
+def test_a_confirmed_face_whose_box_jumps_loses_its_name_and_is_embedded_again() -> None:
+    # As when one person steps in front of another: the same spot, maybe somebody else.
+    tracker = FaceTracker(min_iou=0.3, steady_iou=0.6, confirm_after=2)
     (track,) = tracker.update([face(100, 100)])
     tracker.record(track, named(LIN))
     tracker.record(track, named(LIN))
     (steady,) = tracker.update([face(106, 100)])  # 54 of 60 px overlap: IoU 0.82
-    assert steady is track and not tracker.needs_embedding(track)
+    assert steady is track and track.confirmed and not tracker.needs_embedding(track)
 
     (jumped,) = tracker.update([face(130, 100)])  # 36 of 60 px overlap: IoU 0.43
 
     assert jumped is track
-    assert not track.settled
+    assert not track.confirmed and track.student_id is None
     assert track.match is None, "no name shown until the face is embedded again"
     assert tracker.needs_embedding(track)
+
+
+def test_a_hidden_face_found_again_where_it_was_keeps_its_confirmation() -> None:
+    tracker = FaceTracker(confirm_after=1, forget_after=5)
+    (track,) = tracker.update([face(100, 100)])
+    tracker.record(track, named(LIN))
+    for _ in range(3):  # hidden behind a neighbour for three frames
+        assert tracker.update([]) == []
+    assert tracker.followed() == []
+
+    (again,) = tracker.update([face(101, 100)])
+
+    assert again is track and again.confirmed and again.student_id == LIN

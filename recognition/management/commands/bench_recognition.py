@@ -9,7 +9,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from attendance.live import recognizer
-from recognition.benchmark import DEFAULT_PROBE, DEFAULT_PROBE_ENROLL, DEFAULT_VIDEO, BenchmarkError, run_benchmark
+from recognition.benchmark import (
+    DEFAULT_CLASSROOM,
+    DEFAULT_PROBE,
+    DEFAULT_PROBE_ENROLL,
+    DEFAULT_VIDEO,
+    BenchmarkError,
+    run_benchmark,
+)
+from recognition.classroom_benchmark import run_classroom_benchmark
 from recognition.engine import FaceModelUnavailable, get_engine
 
 
@@ -40,23 +48,55 @@ class Command(BaseCommand):
             "--gallery-size", type=int, default=1000, help="Pad the gallery to this many embeddings (1000)."
         )
         parser.add_argument("--seed", type=int, default=0, help="Seed of the distractor embeddings (0).")
+        parser.add_argument(
+            "--classroom",
+            type=Path,
+            default=DEFAULT_CLASSROOM,
+            help=f"The classroom set: enroll/, video/ and truth.json ({DEFAULT_CLASSROOM}).",
+        )
+        parser.add_argument(
+            "--classroom-resolutions",
+            default="720p,1080p",
+            help="Classroom videos to play, comma-separated (720p,1080p); empty to skip the classroom.",
+        )
+        parser.add_argument(
+            "--classroom-seconds", type=float, default=30.0, help="Seconds of classroom video per pipeline (30)."
+        )
+        parser.add_argument("--no-clip", action="store_true", help="Skip the single-face clip and the photos.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["max_frames"] is not None and options["max_frames"] < 1:
             raise CommandError("--max-frames must be at least 1.")
+        if options["classroom_seconds"] <= 0:
+            raise CommandError("--classroom-seconds must be positive.")
+        resolutions = [name.strip() for name in options["classroom_resolutions"].split(",") if name.strip()]
+        result: dict[str, Any] = {}
         try:
-            result = run_benchmark(
-                engine=get_engine(),
-                make_recognizer=recognizer,
-                video=options["video"],
-                enroll=options["enroll"],
-                probe=None if options["no_photos"] else options["probe"],
-                probe_enroll=options["probe_enroll"],
-                max_frames=options["max_frames"],
-                gallery_size=options["gallery_size"],
-                seed=options["seed"],
-                progress=self.stderr.write,
-            )
+            if not options["no_clip"]:
+                result = self.clip_benchmark(options)
+            if resolutions:
+                result["classroom"] = run_classroom_benchmark(
+                    engine=get_engine(),
+                    make_recognizer=recognizer,
+                    classroom=options["classroom"],
+                    resolutions=resolutions,
+                    seconds=options["classroom_seconds"],
+                    progress=self.stderr.write,
+                )
         except (FaceModelUnavailable, BenchmarkError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(result, indent=2))
+
+    def clip_benchmark(self, options: dict[str, Any]) -> dict[str, Any]:
+        return run_benchmark(
+            engine=get_engine(),
+            make_recognizer=recognizer,
+            video=options["video"],
+            enroll=options["enroll"],
+            probe=None if options["no_photos"] else options["probe"],
+            probe_enroll=options["probe_enroll"],
+            max_frames=options["max_frames"],
+            gallery_size=options["gallery_size"],
+            seed=options["seed"],
+            progress=self.stderr.write,
+        )
