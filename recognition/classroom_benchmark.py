@@ -211,7 +211,7 @@ def _pipelines(*, engine: FaceEngine, make_recognizer: RecognizerFactory, galler
         scale = min(1.0, PREVIOUS_FRAME_WIDTH / width)
         small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
         return [
-            (tuple(v / scale for v in face.box), face.student_id)  # type: ignore[misc]
+            ((face.box[0] / scale, face.box[1] / scale, face.box[2] / scale, face.box[3] / scale), face.student_id)
             for face in previous.process(small)
         ]
 

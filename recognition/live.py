@@ -156,7 +156,7 @@ class LiveRecognizer:
         named = {track.student_id for track in tracks if track.confirmed}
         return [self._live_face(track, fresh=i in fresh, named=named) for i, track in enumerate(tracks)]
 
-    def _near_matches(self, matches: list[Match], held: set[int | None]) -> list[bool]:
+    def _near_matches(self, matches: list[Match], held: set[int]) -> list[bool]:
         """Which unmatched faces are near matches of their nearest student: within the uncertain
         band, by a wide margin, of a student no other face has or is near in this frame."""
         near = [

@@ -54,7 +54,9 @@ def enrolled(engine: FaceEngine) -> tuple[Gallery, dict[int, str]]:
 
 
 def rgb(relative: str) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(CLASSROOM / relative)), cv2.COLOR_BGR2RGB)
+    image = cv2.imread(str(CLASSROOM / relative))
+    assert image is not None, relative
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
@@ -158,7 +159,10 @@ def test_a_student_whose_consent_is_cleared_is_no_longer_recognised(teacher: Use
     def names_in_frame() -> list[int | None]:
         gallery, _ = live.gallery_and_names(session_id=session.pk, model_id=get_engine().model_id)
         recognizer = live.recognizer(engine=get_engine(), gallery=gallery)
-        return [face.student_id for face in recognizer.process_frame(frame)]
+        # A face is named once its track is confirmed: the same picture for a few frames.
+        for _ in range(settings.ATTENDANCE_CONFIRM_NEAR_MATCHES):
+            faces = recognizer.process_frame(frame)
+        return [face.student_id for face in faces]
 
     assert names_in_frame() == [student.pk]
     Student.objects.filter(pk=student.pk).update(consent_given_at=None)
