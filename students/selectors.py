@@ -6,23 +6,25 @@ from collections.abc import Iterable
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 
 from recognition.matching import Gallery
 from students.models import StudentPhoto
 
 
-def gallery_for(*, model_id: str, student_ids: Iterable[int] | None = None) -> Gallery:
-    """Ready embeddings of active students made by `model_id` (other models' vectors don't compare).
-
-    With REQUIRE_CONSENT only students whose consent is recorded: nobody else is ever recognised,
-    even if embeddings of theirs are left from before (consent cleared by hand, the setting off then).
-    """
-    photos = StudentPhoto.objects.filter(
-        status=StudentPhoto.Status.READY, embedding_model=model_id, student__is_active=True
-    )
+def recognisable_photos() -> QuerySet[StudentPhoto]:
+    """Ready photos of active students; with REQUIRE_CONSENT only of students whose consent is
+    recorded: nobody else is ever recognised, even if embeddings of theirs are left from before
+    (consent cleared by hand, the setting off then)."""
+    photos = StudentPhoto.objects.filter(status=StudentPhoto.Status.READY, student__is_active=True)
     if settings.REQUIRE_CONSENT:
         photos = photos.filter(student__consent_given_at__isnull=False)
+    return photos
+
+
+def gallery_for(*, model_id: str, student_ids: Iterable[int] | None = None) -> Gallery:
+    """Embeddings of recognisable photos made by `model_id` (other models' vectors don't compare)."""
+    photos = recognisable_photos().filter(embedding_model=model_id)
     if student_ids is not None:
         photos = photos.filter(student_id__in=list(student_ids))
     rows = photos.values_list("student_id", "embedding")

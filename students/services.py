@@ -115,6 +115,17 @@ def photos_requeue_stale(*, older_than: datetime.timedelta, limit: int = 500) ->
     return requeued
 
 
+def photos_requeue_other_model(*, model_id: str) -> int:
+    """Compute again every ready photo embedded by another model or crop than `model_id` (after an
+    upgrade: other models' vectors are never compared, so those students would go unrecognised)."""
+    photos = StudentPhoto.objects.filter(status=StudentPhoto.Status.READY).exclude(embedding_model=model_id)
+    count = 0
+    for photo in photos.order_by("pk").iterator():
+        photo_requeue(photo=photo)
+        count += 1
+    return count
+
+
 def photo_enroll(*, photo: StudentPhoto) -> StudentPhoto:
     """Detect the one face in a pending photo and store its embedding, or reject the photo.
 

@@ -26,6 +26,10 @@ def bench(*args: str) -> tuple[dict[str, Any], str]:
     return json.loads(stdout.getvalue()), stderr.getvalue()
 
 
+# The people of the clip (tests/integration/test_browser_live.py): nobody else may be found.
+IN_CLIP = {"lin_manuel_miranda", "alex_lacamoire", "obama"}
+
+
 @pytest.fixture
 def probe_folders(tmp_path: Path) -> tuple[Path, Path]:
     """One small probe photo, and a folder enrolling the two people in it."""
@@ -41,7 +45,9 @@ def probe_folders(tmp_path: Path) -> tuple[Path, Path]:
 def test_bench_recognition_prints_both_pipelines_on_the_same_frames(probe_folders: tuple[Path, Path]) -> None:
     probe, enroll = probe_folders
 
-    result, progress = bench("--max-frames", "6", "--probe", str(probe), "--probe-enroll", str(enroll))
+    result, progress = bench(
+        "--max-frames", "6", "--probe", str(probe), "--probe-enroll", str(enroll), "--classroom-resolutions", ""
+    )
 
     assert result["frames"] == 6
     assert result["frame_size"] == "640x360"
@@ -50,12 +56,14 @@ def test_bench_recognition_prints_both_pipelines_on_the_same_frames(probe_folder
         assert result[pipeline].keys() >= TIMING_KEYS
         assert 0 < result[pipeline]["p50_ms"] <= result[pipeline]["p95_ms"]
     assert result["speedup"] == pytest.approx(result["naive"]["p50_ms"] / result["ours"]["p50_ms"], rel=0.01)
-    # The same students over the frames; single frames may differ only as the JSON explains.
-    assert result["same_results"] is True
+    # Ours finds every student the naive loop finds, and may find more of the people in the clip
+    # (Alex Lacamoire, 24 px at the piano, from a row of near matches); single frames differ as
+    # the JSON explains.
+    assert result["same_results"] == (result["students_found"]["naive"] == result["students_found"]["ours"])
     assert result["frames_agreeing"] + result["frames_differing"] == 6
     assert len(result["first_differences"]) == result["frames_differing"]
     assert "lin_manuel_miranda" in result["students_found"]["ours"]
-    assert result["students_found"]["naive"] == result["students_found"]["ours"]
+    assert set(result["students_found"]["naive"]) <= set(result["students_found"]["ours"]) <= IN_CLIP
     assert result["gallery"]["embeddings"] >= 1000
     assert result["gallery"]["real_embeddings"] == 2
 
@@ -73,4 +81,27 @@ def test_bench_recognition_refuses_a_file_that_is_not_a_video(tmp_path: Path) ->
     not_video.write_text("not a video")
 
     with pytest.raises(CommandError, match=r"clip\.mp4: not a video that OpenCV can read\."):
-        bench("--video", str(not_video), "--no-photos")
+        bench("--video", str(not_video), "--no-photos", "--classroom-resolutions", "")
+
+
+def test_bench_recognition_plays_the_classroom_through_three_pipelines_side_by_side() -> None:
+    result, progress = bench("--no-clip", "--classroom-resolutions", "720p", "--classroom-seconds", "2")
+
+    classroom = result["classroom"]
+    assert classroom["gallery"]["real_embeddings"] == 40
+    run = classroom["720p"]
+    assert set(run) == {"ours", "previous", "naive"}
+    for pipeline in run.values():
+        assert pipeline.keys() >= TIMING_KEYS | {"per_row", "students_confirmed", "marked_not_in_view"}
+        assert pipeline["frames_processed"] >= 1
+        assert pipeline["marked_not_in_view"] == []
+        rows = [row for key, row in pipeline["per_row"].items() if key != "0"]  # "0": names on no face
+        # 34 people, less the late arrivals and the hidden ones in the first seconds.
+        assert sum(row["faces"] for row in rows) >= 30 * pipeline["frames_processed"]
+        assert all(row["detected"] <= row["faces"] for row in rows)
+    assert "Classroom video 720p" in progress
+
+
+def test_bench_recognition_refuses_an_unknown_classroom_resolution() -> None:
+    with pytest.raises(CommandError, match=r"truth\.json has no video at 4k; it has \['1080p', '720p'\]\."):
+        bench("--no-clip", "--classroom-resolutions", "4k")

@@ -159,8 +159,12 @@ def test_the_minimum_face_size_is_a_setting(enrol: Enrol, settings: object) -> N
     assert enrol(small_face_jpeg()).status == StudentPhoto.Status.READY
 
 
-def test_a_false_detection_in_the_background_does_not_reject_the_photo(enrol: Enrol) -> None:
-    """Re-saved, obama.jpg shows a 55 px "face" on the desk behind him at probability 0.91."""
+def test_a_false_detection_in_the_background_does_not_reject_the_photo(
+    enrol: Enrol, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-saved, obama.jpg shows a 55 px "face" on the desk behind him at probability 0.91 to
+    MTCNN with facenet-pytorch's default thresholds (the engine's stricter ones no longer see it)."""
+    monkeypatch.setattr(get_engine().detector, "thresholds", [0.6, 0.7, 0.7])
     data = encode(open_face("enroll/obama/obama.jpg"), "JPEG", quality=95)
     faces = get_engine().detect(np.asarray(open_face("enroll/obama/obama.jpg")))
     assert len(faces) == 2
