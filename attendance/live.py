@@ -79,7 +79,6 @@ def recognizer(*, engine: FaceEngine, gallery: Gallery) -> LiveRecognizer:
         max_embeds_per_frame=settings.FACE_LIVE_MAX_EMBEDS_PER_FRAME,
         confirm_after=settings.ATTENDANCE_CONFIRM_MATCHES,
         confirm_after_small=settings.ATTENDANCE_CONFIRM_MATCHES_SMALL,
-        near_margin=settings.FACE_NEAR_MATCH_MARGIN,
         confirm_after_near=settings.ATTENDANCE_CONFIRM_NEAR_MATCHES,
     )
 

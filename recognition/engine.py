@@ -45,8 +45,6 @@ class Face:
 
     box: tuple[float, float, float, float]
     probability: float
-    # The five landmarks (eyes, nose, mouth corners) as (x, y) pairs, when the detector gave them.
-    landmarks: tuple[tuple[float, float], ...] | None = None
 
     @property
     def width(self) -> float:
@@ -92,12 +90,10 @@ class FaceEngine:
         self.detector = MTCNN(keep_all=True, post_process=True, device="cpu", thresholds=[0.7, 0.8, 0.8]).eval()
         self.embedder, self.model_id = _load_embedder(weights_path, weights_sha256)
         self.onnx_embedder: OnnxEmbedder | None = None
-        self.backend = "torch"
         if backend == "onnx":
             if cache_dir is None:
                 raise FaceModelUnavailable("The ONNX embedder needs a cache folder (DATA_DIR).")
             self.onnx_embedder = OnnxEmbedder(onnx_embedder_path(self, cache_dir), num_threads=num_threads)
-            self.backend = "onnx"
 
     def detect(self, image: np.ndarray, *, min_face_px: int | None = None, max_side: int | None = None) -> list[Face]:
         """All faces MTCNN finds in an RGB image, most probable first.
@@ -105,7 +101,7 @@ class FaceEngine:
         Images with a side longer than `max_side` (default FACE_DETECTION_MAX_SIDE) are detected on a
         downscaled copy, and so is every image when `min_face_px` says no face narrower than that is
         wanted: MTCNN's smallest face is then scaled to that width, which saves most of the
-        detection time. Boxes and landmarks are always in the pixels of `image`.
+        detection time. Boxes are always in the pixels of `image`.
         """
         import torch
 
@@ -121,21 +117,17 @@ class FaceEngine:
             # No face fits, and MTCNN raises on an image smaller than the smallest face it looks for.
             return []
         with torch.inference_mode():
-            boxes, probabilities, points = self.detector.detect(small, landmarks=True)
+            boxes, probabilities = self.detector.detect(small)
         if boxes is None:
             return []
         faces = [
-            Face(
-                box=tuple(float(v) / scale for v in box),
-                probability=float(p),
-                landmarks=tuple((float(x) / scale, float(y) / scale) for x, y in marks),
-            )
-            for box, p, marks in zip(boxes, probabilities, points, strict=True)
+            Face(box=tuple(float(v) / scale for v in box), probability=float(p))
+            for box, p in zip(boxes, probabilities, strict=True)
         ]
         return sorted(faces, key=lambda face: face.probability, reverse=True)
 
     def refine(self, image: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> list[Face]:
-        """Each box looked at again by MTCNN's last stage alone: the face's new box, landmarks and probability.
+        """Each box looked at again by MTCNN's last stage alone: the face's new box and probability.
 
         The cheap way to follow faces that were found by a full `detect`: one ONet batch of 48 px
         crops instead of the whole image pyramid. A face that left its box comes back with a low
@@ -149,24 +141,13 @@ class FaceEngine:
         crops = np.stack([_resized(image, square, ONET_SIZE, margin=0.0) for square in squares])
         batch = (torch.from_numpy(crops).permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
         with torch.inference_mode():
-            regression, points, scores = (out.numpy() for out in self.detector.onet(batch))
+            regression, _landmarks, scores = (out.numpy() for out in self.detector.onet(batch))
         faces = []
-        for (x1, y1, x2, y2), offsets, marks, score in zip(squares, regression, points, scores, strict=True):
+        for (x1, y1, x2, y2), offsets, score in zip(squares, regression, scores, strict=True):
             side_x, side_y = x2 - x1, y2 - y1
-            faces.append(
-                Face(
-                    box=(
-                        x1 + offsets[0] * side_x,
-                        y1 + offsets[1] * side_y,
-                        x2 + offsets[2] * side_x,
-                        y2 + offsets[3] * side_y,
-                    ),
-                    probability=float(score[1]),
-                    landmarks=tuple(
-                        (float(x1 + marks[i] * side_x), float(y1 + marks[i + 5] * side_y)) for i in range(5)
-                    ),
-                )
-            )
+            dx1, dy1, dx2, dy2 = (float(v) for v in offsets)
+            box = (x1 + dx1 * side_x, y1 + dy1 * side_y, x2 + dx2 * side_x, y2 + dy2 * side_y)
+            faces.append(Face(box=box, probability=float(score[1])))
         return faces
 
     def crops(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:

@@ -18,13 +18,15 @@ class IdentifiedFace:
 
 
 def match_rule() -> MatchRule:
-    """The settings' rule for when a face is a student (FACE_MATCH_* and FACE_SMALL_*)."""
+    """The settings' rule for when a face is a student (FACE_MATCH_*, FACE_SMALL_* and FACE_NEAR_*)."""
     return MatchRule(
         threshold=settings.FACE_MATCH_THRESHOLD,
         margin=settings.FACE_MATCH_MARGIN,
         small_face_px=settings.FACE_SMALL_FACE_PX,
         small_threshold=settings.FACE_SMALL_MATCH_THRESHOLD,
         small_margin=settings.FACE_SMALL_MATCH_MARGIN,
+        near_threshold=settings.FACE_MATCH_THRESHOLD + settings.FACE_UNCERTAIN_BAND,
+        near_margin=settings.FACE_NEAR_MATCH_MARGIN,
     )
 
 

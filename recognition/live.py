@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from django.conf import settings
 
 from recognition.engine import Face, FaceEngine
 from recognition.images import ImageRejected, decode_image
-from recognition.matching import Gallery, Match, MatchRule, match_faces
+from recognition.matching import Gallery, MatchRule, match_faces
 from recognition.tracking import FaceTracker, Track, iou
 
 T = TypeVar("T")
@@ -78,7 +77,6 @@ class LiveRecognizer:
         max_embeds_per_frame: int | None = None,
         confirm_after: int = 2,
         confirm_after_small: int = 3,
-        near_margin: float = math.inf,
         confirm_after_near: int = 4,
     ) -> None:
         """`min_face_px`: faces narrower than this are not looked for, and `detection_max_side` caps
@@ -86,9 +84,8 @@ class LiveRecognizer:
         frames; in between the faces already found are followed by MTCNN's last stage alone, so a
         face that comes into view is found within `detect_every` frames. `max_embeds_per_frame`:
         faces embedded per frame at most. `confirm_after` (`confirm_after_small` for small faces):
-        agreeing matches that confirm a face's track as a student. A face within the uncertain band
-        over the threshold but at least `near_margin` closer to its nearest student than to the next
-        is a near match of that student; `confirm_after_near` near or full matches in a row confirm."""
+        agreeing matches that confirm a face's track as a student, `confirm_after_near` near or full
+        matches in a row (near matches: see `MatchRule`)."""
         self.engine = engine
         self.gallery = gallery
         self.rule = rule
@@ -98,23 +95,21 @@ class LiveRecognizer:
         self.detection_max_side = detection_max_side
         self.detect_every = detect_every
         self.max_embeds_per_frame = max_embeds_per_frame
-        self.confirm_after = confirm_after
-        self.confirm_after_small = confirm_after_small
-        self.near_margin = near_margin
-        self.confirm_after_near = confirm_after_near
-        self.tracker = self._new_tracker()
-        self.last_full_detection = -math.inf
 
-    def _new_tracker(self) -> FaceTracker:
-        # A face twice the uncertain band over the threshold is well clear of any "maybe": a
-        # stranger, re-checked less often. (Unknown faces lie about 1.3 from everyone.)
-        return FaceTracker(
-            confirm_after=self.confirm_after,
-            confirm_after_small=self.confirm_after_small,
-            confirm_after_near=self.confirm_after_near,
-            small_face_px=self.rule.small_face_px,
-            stranger_distance=self.rule.threshold + 2 * self.uncertain_band,
-        )
+        def new_tracker() -> FaceTracker:
+            # A face twice the uncertain band over the threshold is well clear of any "maybe": a
+            # stranger, re-checked less often. (Unknown faces lie about 1.3 from everyone.)
+            return FaceTracker(
+                confirm_after=confirm_after,
+                confirm_after_small=confirm_after_small,
+                confirm_after_near=confirm_after_near,
+                small_face_px=rule.small_face_px,
+                stranger_distance=rule.threshold + 2 * uncertain_band,
+            )
+
+        self._new_tracker = new_tracker
+        self.tracker = new_tracker()
+        self.last_full_detection = -math.inf
 
     def replace_gallery(self, gallery: Gallery) -> None:
         # Earlier matches were made against other students: start the tracks afresh.
@@ -127,12 +122,16 @@ class LiveRecognizer:
         return self.process(decode_frame(data))
 
     def find_faces(self, image: np.ndarray) -> list[Face]:
-        """This frame's faces: the whole frame searched, or the followed faces looked at again."""
+        """This frame's faces: the followed faces looked at again, or the whole frame searched (every
+        `detect_every` frames, and whenever none of the followed faces is still there: a cut, or
+        the camera moved)."""
         followed = self.tracker.followed()
         frame = self.tracker.frame + 1
         if followed and frame - self.last_full_detection < self.detect_every:
             refined = self.engine.refine(image, [track.face.box for track in followed])
-            return _without_overlaps([face for face in refined if face.probability >= self.min_probability])
+            kept = [face for face in refined if face.probability >= self.min_probability]
+            if kept:
+                return _without_overlaps(kept)
         self.last_full_detection = frame
         detected = self.engine.detect(image, min_face_px=self.min_face_px, max_side=self.detection_max_side)
         return [face for face in detected if face.probability >= self.min_probability]
@@ -148,32 +147,12 @@ class LiveRecognizer:
             matches = match_faces(
                 embeddings, self.gallery, rule=self.rule, widths=[faces[i].width for i in todo], excluded=held
             )
-            near = self._near_matches(matches, held)
-            for i, match, is_near in zip(todo, matches, near, strict=True):
-                self.tracker.record(tracks[i], match, near=is_near)
+            for i, match in zip(todo, matches, strict=True):
+                self.tracker.record(tracks[i], match)
 
         fresh = set(todo)
         named = {track.student_id for track in tracks if track.confirmed}
         return [self._live_face(track, fresh=i in fresh, named=named) for i, track in enumerate(tracks)]
-
-    def _near_matches(self, matches: list[Match], held: set[int]) -> list[bool]:
-        """Which unmatched faces are near matches of their nearest student: within the uncertain
-        band, by a wide margin, of a student no other face has or is near in this frame."""
-        near = [
-            match.student_id is None
-            and match.distance is not None
-            and match.distance < self.rule.threshold + self.uncertain_band
-            and match.margin is not None
-            and match.margin >= self.near_margin
-            and match.nearest_student_id not in held
-            for match in matches
-        ]
-        claimed = Counter(match.nearest_student_id for match, is_near in zip(matches, near, strict=True) if is_near)
-        taken = {match.student_id for match in matches if match.student_id is not None}
-        return [
-            is_near and claimed[match.nearest_student_id] == 1 and match.nearest_student_id not in taken
-            for match, is_near in zip(matches, near, strict=True)
-        ]
 
     def _live_face(self, track: Track, *, fresh: bool, named: set[int | None]) -> LiveFace:
         match = track.match

@@ -9,6 +9,8 @@ frame (the closest), so a look-alike in the same picture never takes a name that
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -61,21 +63,28 @@ class Gallery:
 class MatchRule:
     """When a face counts as a student: under `threshold`, and at least `margin` closer to that
     student than to the next one. Faces narrower than `small_face_px` are blurrier and sit closer
-    to everybody, so they need the stricter `small_threshold` and `small_margin`."""
+    to everybody, so they need the stricter `small_threshold` and `small_margin`.
+
+    A face that is no match but lies under `near_threshold` and at least `near_margin` closer to
+    its nearest student than to the next is a *near* match of that student: not enough on its
+    own, but a row of them confirms a face's track (recognition/tracking.py)."""
 
     threshold: float
     margin: float = 0.0
     small_face_px: float = 0.0
-    small_threshold: float | None = None
-    small_margin: float | None = None
+    small_threshold: float = math.inf
+    small_margin: float = 0.0
+    near_threshold: float = 0.0
+    near_margin: float = math.inf
 
     def for_width(self, width: float) -> tuple[float, float]:
         """(threshold, margin) for a face this many pixels wide."""
         if width < self.small_face_px:
-            small_threshold = self.threshold if self.small_threshold is None else self.small_threshold
-            small_margin = self.margin if self.small_margin is None else self.small_margin
-            return min(self.threshold, small_threshold), max(self.margin, small_margin)
+            return min(self.threshold, self.small_threshold), max(self.margin, self.small_margin)
         return self.threshold, self.margin
+
+    def is_near(self, distance: float, margin: float | None) -> bool:
+        return distance < self.near_threshold and margin is not None and margin >= self.near_margin
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,8 @@ class Match:
     distance: float | None
     # How much farther the second-nearest student is (None with fewer than two students).
     margin: float | None = None
+    # No match, but a near match of the nearest student (see MatchRule).
+    near: bool = False
 
 
 def match_faces(
@@ -101,7 +112,8 @@ def match_faces(
 
     `rule` says when a face is its nearest student; `widths` are the faces' widths in pixels for the
     rule's small-face limits. Students in `excluded` are already given to another face and are
-    nobody's match here.
+    nobody's match here, not even a near one. A near match is given only to the one face of the
+    image near that student, and only if no face matched them.
     """
     count = len(embeddings)
     if not len(gallery):
@@ -129,6 +141,16 @@ def match_faces(
         ):
             assigned[column] = int(row)
     winner_of = {row: column for column, row in assigned.items()}
+    near_rows = [
+        row
+        for row in range(count)
+        if row not in winner_of
+        and rule.is_near(float(nearest_distance[row]), margins[row])
+        and int(nearest[row]) not in assigned
+        and int(gallery.student_ids[nearest[row]]) not in excluded
+    ]
+    near_claims = Counter(int(nearest[row]) for row in near_rows)
+    near = {row for row in near_rows if near_claims[int(nearest[row])] == 1}
 
     return [
         Match(
@@ -136,6 +158,7 @@ def match_faces(
             nearest_student_id=int(gallery.student_ids[nearest[row]]),
             distance=float(nearest_distance[row]),
             margin=margins[row],
+            near=row in near,
         )
         for row in range(count)
     ]

@@ -5,7 +5,7 @@ a student (a match under the rule), a stranger (nearest student at least `strang
 away, so not even a "maybe"), or nothing (too unsure either way: small faces often are). A track
 is *confirmed* as a student once `confirm_after` of its verdicts in a row named that student
 (nothing verdicts do not break the row; a stranger or another student does), `confirm_after_small`
-for a face narrower than `small_face_px`. A *near* verdict (the recognizer's call: just over the
+for a face narrower than `small_face_px`. A *near* verdict (`Match.near`: just over the
 threshold, but far closer to that student than to anybody else) names the student too, and
 `confirm_after_near` verdicts in a row, strong or near, also confirm: a student whose every frame
 lands at 1.05 from their photo, always nearest by a wide margin, is that student, while a stranger
@@ -134,12 +134,11 @@ class FaceTracker:
     def needed_matches(self, track: Track) -> int:
         return self.confirm_after_small if track.face.width < self.small_face_px else self.confirm_after
 
-    def record(self, track: Track, match: Match, *, near: bool = False) -> None:
-        """What embedding the track's face in this frame found; `near`: a near verdict for the
-        match's nearest student (see the module docstring)."""
+    def record(self, track: Track, match: Match) -> None:
+        """What embedding the track's face in this frame found."""
         track.match = match
         track.last_embedded_frame = self.frame
-        student_id = match.student_id if match.student_id is not None else match.nearest_student_id if near else None
+        student_id = match.nearest_student_id if match.near else match.student_id
         if student_id is not None:
             track.strangers_in_a_row = 0
             if student_id != track.student_id:

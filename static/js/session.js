@@ -357,7 +357,7 @@
 
   function answered(message) {
     const frame = takeAnswered(message);
-    const faces = message.faces || [];
+    const faces = message.faces;
     if (!frame || !stream || frame.run !== run) {
       releaseFrame(frame);
       if (stream) requestAnimationFrame(sendFrame);
@@ -368,19 +368,11 @@
     shown = { bitmap: frame.bitmap, width: frame.width, height: frame.height, faces, size: message.size };
     setView("answered");
     drawShown();
-    showCount(message, faces);
+    setCount(message.in_view ? `${message.recognised} of ${message.in_view} in view recognised` : "Nobody in view");
     showUncertain(faces);
     const quality = jpegQuality < JPEG_QUALITY_START ? ` · JPEG quality ${Math.round(jpegQuality * 100)}%` : "";
     setStatus(`Camera on · ${frame.width}x${frame.height}${quality} · ${Math.round(message.ms)} ms per frame`);
     requestAnimationFrame(sendFrame);
-  }
-
-  function showCount(message, faces) {
-    const inView = Number.isInteger(message.in_view) ? message.in_view : faces.length;
-    const recognised = Number.isInteger(message.recognised)
-      ? message.recognised
-      : faces.filter((face) => face.student_id !== null && face.student_id !== undefined).length;
-    setCount(inView ? `${recognised} of ${inView} in view recognised` : "Nobody in view");
   }
 
   function setCount(text) {
@@ -603,8 +595,8 @@
   // they read the same on a laptop, a tablet and a phone.
   function drawFaces(context, frame, area, unit) {
     context.clearRect(0, 0, context.canvas.width, context.canvas.height);
-    // Boxes are in the pixels of the frame the server decoded (`size`; older servers: the frame sent).
-    const [sourceWidth, sourceHeight] = Array.isArray(frame.size) ? frame.size : [frame.width, frame.height];
+    // Boxes are in the pixels of the frame the server decoded (`size`).
+    const [sourceWidth, sourceHeight] = frame.size;
     const sx = area.width / sourceWidth;
     const sy = area.height / sourceHeight;
     const order = { unknown: 0, maybe: 1, named: 2 };

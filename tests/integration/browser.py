@@ -10,6 +10,7 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Page, WebSocket
 
+from attendance.models import ClassSession
 from students.models import Student
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +67,10 @@ class LivePage:
         self.wait_for_message(lambda message: message.get("type") == "roster", timeout=timeout)
 
 
+def is_frame(message: dict[str, Any]) -> bool:
+    return message.get("type") == "frame"
+
+
 def log_in(page: Page, base_url: str, *, username: str, password: str) -> None:
     """Log in through the login form; ends on the home page."""
     page.goto(f"{base_url}/login/")
@@ -74,6 +79,19 @@ def log_in(page: Page, base_url: str, *, username: str, password: str) -> None:
     with page.expect_navigation():
         page.click("form button[type=submit]")
     assert page.url == f"{base_url}/", f"log-in of {username} ended on {page.url}: {page.content()[:2000]}"
+
+
+def open_session_page(live: LivePage, base_url: str, session: ClassSession, *, username: str, password: str) -> None:
+    """Log in, follow the links home → course → "Attendance", and wait for the page's live roster."""
+    page = live.page
+    log_in(page, base_url, username=username, password=password)
+    with page.expect_navigation():
+        page.get_by_role("link", name=session.course.code, exact=True).click()
+    assert page.url == f"{base_url}/courses/{session.course_id}/"
+    with page.expect_navigation():
+        page.get_by_role("link", name="Attendance", exact=True).click()
+    assert page.url == f"{base_url}/sessions/{session.pk}/"
+    live.wait_for_roster()
 
 
 def roster_row(page: Page, student: Student) -> Any:

@@ -16,7 +16,6 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -26,7 +25,7 @@ from playwright.sync_api import Browser, expect
 from attendance.models import AttendanceRecord
 from students.models import Student, StudentPhoto
 from tests.attendance.builders import open_session_with
-from tests.integration.browser import LivePage, log_in, marked_on_page, save_screenshot
+from tests.integration.browser import LivePage, is_frame, marked_on_page, open_session_page, save_screenshot
 from tests.integration.conftest import CLASSROOM
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -57,10 +56,6 @@ def classroom(transactional_db: None) -> dict[int, Student]:
     return {student.pk: student for student in Student.objects.all()}
 
 
-def is_frame(message: dict[str, Any]) -> bool:
-    return message.get("type") == "frame"
-
-
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("classroom_webcam", list(SIZES), indirect=True)
 def test_the_students_in_view_are_marked_present_and_nobody_else(
@@ -81,14 +76,7 @@ def test_the_students_in_view_are_marked_present_and_nobody_else(
     context = chromium_with_webcam(classroom_webcam).new_context(viewport={"width": 1600, "height": 1000})
     live = LivePage(context)
     page = live.page
-    log_in(page, base_url, username="teacher", password=PASSWORD)
-    with page.expect_navigation():
-        page.get_by_role("link", name="CLS101", exact=True).click()
-    assert page.url == f"{base_url}/courses/{session.course_id}/"
-    with page.expect_navigation():
-        page.get_by_role("link", name="Attendance", exact=True).click()
-    assert page.url == f"{base_url}/sessions/{session.pk}/"
-    live.wait_for_roster()
+    open_session_page(live, base_url, session, username="teacher", password=PASSWORD)
     expect(page.locator("#roster-body tr[data-student-id]")).to_have_count(len(ENROLLED))
 
     page.click("#camera-toggle")

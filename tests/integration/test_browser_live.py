@@ -26,7 +26,7 @@ from attendance.models import AttendanceRecord
 from students.models import Student, StudentPhoto
 from tests.attendance.builders import open_session_with
 from tests.faces import FACES
-from tests.integration.browser import LivePage, log_in, roster_row, save_screenshot
+from tests.integration.browser import LivePage, is_frame, open_session_page, roster_row, save_screenshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -82,10 +82,6 @@ def enrolled(transactional_db: None, tmp_path: Path) -> dict[str, Student]:
     return {student.student_number: student for student in Student.objects.all()}
 
 
-def is_frame(message: dict[str, Any]) -> bool:
-    return message.get("type") == "frame"
-
-
 def test_lin_manuel_miranda_in_the_webcam_is_marked_present_and_nobody_else(
     enrolled: dict[str, Student],
     asgi_server: Callable[..., str],
@@ -101,14 +97,7 @@ def test_lin_manuel_miranda_in_the_webcam_is_marked_present_and_nobody_else(
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     live = LivePage(context)
     page = live.page
-    log_in(page, base_url, username="teacher", password=PASSWORD)
-    with page.expect_navigation():
-        page.get_by_role("link", name="MUS101", exact=True).click()
-    assert page.url == f"{base_url}/courses/{session.course_id}/"
-    with page.expect_navigation():
-        page.get_by_role("link", name="Attendance", exact=True).click()
-    assert page.url == f"{base_url}/sessions/{session.pk}/"
-    live.wait_for_roster()
+    open_session_page(live, base_url, session, username="teacher", password=PASSWORD)
     expect(page.locator("#roster-body tr[data-student-id]")).to_have_count(len(PEOPLE))
 
     page.click("#camera-toggle")

@@ -157,6 +157,17 @@ def test_the_whole_frame_is_searched_every_detect_every_frames_and_faces_followe
         assert iou(followed, detected) > 0.7, (index, followed, detected)
 
 
+def test_when_no_followed_face_is_left_the_whole_frame_is_searched_at_once(
+    engine: FaceEngine, gallery: Gallery, clip: list[np.ndarray]
+) -> None:
+    counting = CountingEngine(engine)
+    live = recognizer(cast(FaceEngine, counting), gallery, detect_every=10)
+    live.process(clip[0])
+
+    assert live.process(np.zeros_like(clip[0])) == []  # a cut to black: nobody where the faces were
+    assert counting.calls == ["detect", "refine", "detect"]
+
+
 def test_only_the_faces_reported_fresh_were_embedded(stream: Stream) -> None:
     assert stream.embedded == [sum(face.fresh for face in faces) for faces in stream.frames]
     assert sum(stream.embedded) < sum(len(faces) for faces in stream.frames)

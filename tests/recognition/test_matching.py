@@ -109,3 +109,72 @@ def test_no_faces_no_matches() -> None:
     gallery = Gallery.build([(1, E0)])
 
     assert match_faces(np.zeros((0, DIM), dtype=np.float32), gallery, rule=MatchRule(threshold=1.0)) == []
+
+
+# --- The rule: margin, small faces, near matches -------------------------------------------------
+
+
+def two_students_at(face: np.ndarray, first: float, second: float) -> Gallery:
+    return Gallery.build([(1, at_distance(face, first, 1)), (2, at_distance(face, second, 2))])
+
+
+def test_a_face_between_two_students_is_nobody_without_the_margin() -> None:
+    face = unit(1)
+    rule = MatchRule(threshold=1.0, margin=0.08)
+
+    [between] = match_faces(face[None, :], two_students_at(face, 0.9, 0.95), rule=rule)
+    [clear] = match_faces(face[None, :], two_students_at(face, 0.9, 1.2), rule=rule)
+
+    assert between.student_id is None and between.nearest_student_id == 1
+    assert between.margin == pytest.approx(0.05, abs=1e-5)
+    assert clear.student_id == 1
+
+
+def test_a_small_face_needs_the_stricter_threshold_and_margin() -> None:
+    face = unit(1)
+    rule = MatchRule(threshold=1.0, margin=0.08, small_face_px=48, small_threshold=0.95, small_margin=0.12)
+    gallery = two_students_at(face, 0.97, 1.3)
+
+    [large] = match_faces(face[None, :], gallery, rule=rule, widths=[60])
+    [small] = match_faces(face[None, :], gallery, rule=rule, widths=[30])
+
+    assert large.student_id == 1
+    assert small.student_id is None
+
+
+def test_an_excluded_student_is_nobodys_match() -> None:
+    face = unit(1)
+
+    [match] = match_faces(face[None, :], two_students_at(face, 0.5, 1.3), rule=MatchRule(threshold=1.0), excluded={1})
+
+    assert match.student_id is None and not match.near
+
+
+NEAR = MatchRule(threshold=1.0, near_threshold=1.1, near_margin=0.15)
+
+
+def test_just_over_the_threshold_and_far_from_everybody_else_is_a_near_match() -> None:
+    face = unit(1)
+
+    [near] = match_faces(face[None, :], two_students_at(face, 1.05, 1.3), rule=NEAR)
+    [between] = match_faces(face[None, :], two_students_at(face, 1.05, 1.1), rule=NEAR)
+    [far] = match_faces(face[None, :], two_students_at(face, 1.15, 1.4), rule=NEAR)
+
+    assert (near.student_id, near.near, near.nearest_student_id) == (None, True, 1)
+    assert not between.near, "a stranger sits between students"
+    assert not far.near
+
+
+def test_a_near_match_goes_to_no_face_when_another_face_matches_or_is_near_the_same_student() -> None:
+    student = unit(1)
+    gallery = Gallery.build([(1, student), (2, unit(0, 0, 0, 1))])
+    near_face, matching_face = at_distance(student, 1.05, 1), at_distance(student, 0.5, 2)
+    other_near_face = at_distance(student, 1.06, 2)
+
+    near_match, match = match_faces(np.stack([near_face, matching_face]), gallery, rule=NEAR)
+    first, second = match_faces(np.stack([near_face, other_near_face]), gallery, rule=NEAR)
+    [alone] = match_faces(near_face[None, :], gallery, rule=NEAR)
+
+    assert match.student_id == 1 and not near_match.near
+    assert not first.near and not second.near
+    assert alone.near

@@ -7,8 +7,6 @@ classroom stills, where the back row is ~30 px wide.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 from django.conf import settings
-from facenet_pytorch import MTCNN, InceptionResnetV1
 
 from recognition import onnx_embedder
+from recognition.engine import FaceEngine, get_engine, standardised
+from recognition.matching import Gallery, MatchRule, match_faces
 from recognition.onnx_embedder import (
     EMBEDDING_DIM,
     OnnxEmbedder,
@@ -47,44 +46,17 @@ class Decisions:
         return self.distance < settings.FACE_MATCH_THRESHOLD
 
 
-def face_crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The box grown by 12.5% on each side, 160x160, standardised, (3, 160, 160) float32."""
-    height, width = image.shape[:2]
-    x1, y1, x2, y2 = box
-    dx, dy = (x2 - x1) * 0.125, (y2 - y1) * 0.125
-    left, top = max(round(x1 - dx), 0), max(round(y1 - dy), 0)
-    right, bottom = min(round(x2 + dx), width), min(round(y2 + dy), height)
-    face = cv2.resize(image[top:bottom, left:right], (160, 160), interpolation=cv2.INTER_AREA)
-    return ((face.astype(np.float32) - 127.5) / 128.0).transpose(2, 0, 1)
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """MTCNN on small images is ~15x faster with one thread than two on a busy 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def crops_of(detector: MTCNN, path: Path, *, most_probable_only: bool) -> list[np.ndarray]:
-    bgr = cv2.imread(str(path))
-    assert bgr is not None, f"{path} is not an image OpenCV can read"
-    image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    boxes, probabilities = detector.detect(image)
-    assert boxes is not None, f"no face found in {path}"
-    order = np.argsort(-probabilities)
-    return [face_crop(image, boxes[i]) for i in order[: 1 if most_probable_only else None]]
-
-
 def decide(gallery: np.ndarray, probes: np.ndarray) -> Decisions:
-    """Each probe's nearest gallery row (L2 distance of unit rows) and the runner-up's distance."""
-    distances = np.linalg.norm(probes[:, None] - gallery[None], axis=2)
-    order = np.argsort(distances, axis=1)
-    rows = np.arange(len(probes))
-    return Decisions(order[:, 0], distances[rows, order[:, 0]], distances[rows, order[:, 1]])
+    """Each probe's nearest gallery row (one student per row) and the runner-up's distance."""
+    matches = match_faces(
+        probes, Gallery.build(enumerate(gallery)), rule=MatchRule(threshold=settings.FACE_MATCH_THRESHOLD)
+    )
+    distance = np.array([match.distance for match in matches])
+    return Decisions(
+        nearest=np.array([match.nearest_student_id for match in matches]),
+        distance=distance,
+        runner_up=distance + np.array([match.margin for match in matches]),
+    )
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -92,34 +64,43 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def model() -> InceptionResnetV1:
-    model = InceptionResnetV1(classify=False)
-    model.load_state_dict(torch.load(settings.FACE_EMBEDDER_WEIGHTS, map_location="cpu", weights_only=True))
-    return model.eval()
+def engine() -> FaceEngine:
+    return get_engine()
 
 
 @pytest.fixture(scope="module")
-def enrolment_crops() -> np.ndarray:
+def model(engine: FaceEngine) -> torch.nn.Module:
+    return engine.embedder
+
+
+def crops_of(engine: FaceEngine, path: Path, *, most_probable_only: bool) -> list[np.ndarray]:
+    """The faces of a photo as the engine crops them, standardised: (3, 160, 160) float32 each."""
+    bgr = cv2.imread(str(path))
+    assert bgr is not None, f"{path} is not an image OpenCV can read"
+    image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    faces = engine.detect(image)  # most probable first
+    assert faces, f"no face found in {path}"
+    return list(standardised(engine.crops(image, faces[:1] if most_probable_only else faces)))
+
+
+@pytest.fixture(scope="module")
+def enrolment_crops(engine: FaceEngine) -> np.ndarray:
     """One crop per classroom student (S01-S40): the gallery, and the int8 calibration set."""
-    detector = MTCNN(keep_all=True, device="cpu")
     paths = sorted(CLASSROOM.glob("enroll/S*/01.jpg"))
     assert len(paths) == 40
-    with one_torch_thread():
-        return np.stack([crops_of(detector, path, most_probable_only=True)[0] for path in paths])
+    return np.stack([crops_of(engine, path, most_probable_only=True)[0] for path in paths])
 
 
 @pytest.fixture(scope="module")
-def still_crops() -> np.ndarray:
+def still_crops(engine: FaceEngine) -> np.ndarray:
     """Every face found in the five 720p classroom stills (~170, from ~30 to ~100 px wide)."""
-    detector = MTCNN(keep_all=True, device="cpu")
     paths = sorted(CLASSROOM.glob("stills/*-720p.jpg"))
     assert len(paths) == 5
-    with one_torch_thread():
-        return np.stack([crop for path in paths for crop in crops_of(detector, path, most_probable_only=False)])
+    return np.stack([crop for path in paths for crop in crops_of(engine, path, most_probable_only=False)])
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory, model: InceptionResnetV1, enrolment_crops: np.ndarray) -> Path:
+def cache_dir(tmp_path_factory: pytest.TempPathFactory, model: torch.nn.Module, enrolment_crops: np.ndarray) -> Path:
     cache_dir = tmp_path_factory.mktemp("onnx-cache")
     build_embedder_files(model=model, cache_dir=cache_dir, key=KEY, calibration=enrolment_crops)
     return cache_dir
@@ -137,11 +118,10 @@ def int8(cache_dir: Path) -> OnnxEmbedder:
 
 @pytest.fixture(scope="module")
 def torch_embeddings(
-    model: InceptionResnetV1, enrolment_crops: np.ndarray, still_crops: np.ndarray
+    engine: FaceEngine, enrolment_crops: np.ndarray, still_crops: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """torch fp32 embeddings of (enrolment crops, still crops): the reference."""
-    with one_torch_thread(), torch.inference_mode():
-        return model(torch.from_numpy(enrolment_crops)).numpy(), model(torch.from_numpy(still_crops)).numpy()
+    return engine.embed_torch(enrolment_crops), engine.embed_torch(still_crops)
 
 
 def test_the_exported_model_takes_faces_in_any_batch_size(fp32: OnnxEmbedder) -> None:
@@ -232,7 +212,7 @@ def test_int8_names_the_same_student_as_torch_for_every_clear_face(
 
 
 def test_build_embedder_files_returns_the_int8_file_only_when_calibrated(
-    cache_dir: Path, model: InceptionResnetV1
+    cache_dir: Path, model: torch.nn.Module
 ) -> None:
     int8_path = cached_embedder_path(cache_dir, KEY, int8=True)
     fp32_path = cached_embedder_path(cache_dir, KEY, int8=False)
@@ -243,7 +223,7 @@ def test_build_embedder_files_returns_the_int8_file_only_when_calibrated(
 
 
 def test_build_embedder_files_keeps_the_files_already_built(
-    tmp_path: Path, model: InceptionResnetV1, enrolment_crops: np.ndarray
+    tmp_path: Path, model: torch.nn.Module, enrolment_crops: np.ndarray
 ) -> None:
     cache_dir = tmp_path / "nested" / "cache"
     cache_dir.mkdir(parents=True)
@@ -260,7 +240,7 @@ def test_build_embedder_files_keeps_the_files_already_built(
 
 
 def test_build_embedder_files_creates_its_folder_and_only_the_fp32_file_without_calibration(
-    tmp_path: Path, model: InceptionResnetV1, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache_dir = tmp_path / "new" / "cache"
     seen: list[tuple[bool, Path]] = []
@@ -282,7 +262,7 @@ def test_build_embedder_files_creates_its_folder_and_only_the_fp32_file_without_
 
 
 def test_a_failed_build_leaves_no_file_behind(
-    tmp_path: Path, model: InceptionResnetV1, enrolment_crops: np.ndarray, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, model: torch.nn.Module, enrolment_crops: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()

@@ -241,3 +241,17 @@ def test_a_hidden_face_found_again_where_it_was_keeps_its_confirmation() -> None
     (again,) = tracker.update([face(101, 100)])
 
     assert again is track and again.confirmed and again.student_id == LIN
+
+
+def near(student_id: int) -> Match:
+    return Match(student_id=None, nearest_student_id=student_id, distance=1.05, margin=0.2, near=True)
+
+
+def test_a_row_of_near_matches_confirms_and_a_stranger_breaks_it() -> None:
+    tracker = FaceTracker(confirm_after=2, confirm_after_near=4, stranger_distance=1.2)
+
+    _, confirmed = follow(tracker, [near(LIN), near(LIN), named(LIN), near(LIN)])
+    _, broken = follow(FaceTracker(confirm_after_near=3, stranger_distance=1.2), [near(LIN), named(None), near(LIN)])
+
+    assert confirmed == [False, False, False, True], "one full match among near ones is not two full matches"
+    assert not any(broken)
