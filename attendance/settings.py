@@ -285,7 +285,7 @@ FACE_LIVE_DETECTION_MAX_SIDE = env_int("FACE_LIVE_DETECTION_MAX_SIDE", 1600, min
 # The whole frame is searched for faces every this many frames; in between, the faces already
 # found are followed (MTCNN's last stage on their boxes only, ~20 ms for a class against ~0.7 s
 # for a whole 1280x720 frame). A student who comes into view is found within this many frames.
-FACE_LIVE_DETECT_EVERY = env_int("FACE_LIVE_DETECT_EVERY", 10, minimum=1)
+FACE_LIVE_DETECT_EVERY = env_int("FACE_LIVE_DETECT_EVERY", 25, minimum=1)
 # Faces embedded per live frame at most (those waiting longest first), bounding a frame's time.
 FACE_LIVE_MAX_EMBEDS_PER_FRAME = env_int("FACE_LIVE_MAX_EMBEDS_PER_FRAME", 8, minimum=1)
 # A student is marked once this many matches in a row of one face's track named them (faces

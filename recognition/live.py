@@ -105,6 +105,7 @@ class LiveRecognizer:
                 confirm_after_near=confirm_after_near,
                 small_face_px=rule.small_face_px,
                 stranger_distance=rule.threshold + 2 * uncertain_band,
+                corroborate=self._average_agrees,
             )
 
         self._new_tracker = new_tracker
@@ -147,12 +148,28 @@ class LiveRecognizer:
             matches = match_faces(
                 embeddings, self.gallery, rule=self.rule, widths=[faces[i].width for i in todo], excluded=held
             )
-            for i, match in zip(todo, matches, strict=True):
-                self.tracker.record(tracks[i], match)
+            for i, match, embedding in zip(todo, matches, embeddings, strict=True):
+                self.tracker.record(tracks[i], match, embedding)
 
         fresh = set(todo)
         named = {track.student_id for track in tracks if track.confirmed}
         return [self._live_face(track, fresh=i in fresh, named=named) for i, track in enumerate(tracks)]
+
+    def _average_agrees(self, track: Track) -> bool:
+        """Whether the average of the face's latest embeddings is the track's student too: within
+        the uncertain band over the threshold and by the rule's margin, and nobody else's face.
+
+        Single frames of a stranger who looks like a student land on them now and then; their
+        average stays between students (measured on the classroom video: margin 0.02-0.05 for the
+        look-alike, 0.11 and more for every student in view)."""
+        if not track.embeddings:
+            return False
+        average = np.mean(track.embeddings, axis=0)
+        average /= np.linalg.norm(average)
+        held = {other.student_id for other in self.tracker.tracks if other.confirmed and other is not track}
+        rule = MatchRule(threshold=self.rule.threshold + self.uncertain_band, margin=self.rule.margin)
+        [match] = match_faces(average[None, :], self.gallery, rule=rule, excluded={s for s in held if s is not None})
+        return match.student_id is not None and match.student_id == track.student_id
 
     def _live_face(self, track: Track, *, fresh: bool, named: set[int | None]) -> LiveFace:
         match = track.match

@@ -9,23 +9,32 @@ for a face narrower than `small_face_px`. A *near* verdict (`Match.near`: just o
 threshold, but far closer to that student than to anybody else) names the student too, and
 `confirm_after_near` verdicts in a row, strong or near, also confirm: a student whose every frame
 lands at 1.05 from their photo, always nearest by a wide margin, is that student, while a stranger
-sits between students (a small margin) and never builds such a row. A confirmed track keeps its name and is not embedded
-again while it is followed; a track whose box jumps (overlap with its last box under
-`steady_iou`, as when one person steps in front of another) starts again from nothing: it may be
-somebody else now. A stranger is embedded again every `stranger_recheck_every` frames (a student
-who first turned away); every other face as soon as `due` has room, the longest-waiting and
-largest first.
+sits between students (a small margin) and never builds such a row. Before a track is confirmed,
+`corroborate` may veto it: a look-alike of one student who lands on them now and then by luck
+(two lucky frames among ten) is no row at all once its embeddings are averaged.
+
+A confirmed track keeps its name and is not embedded again while it is followed; a track whose
+box jumps (overlap with its last box under `steady_iou`, as when one person steps in front of
+another) starts again from nothing: it may be somebody else now. A stranger is embedded again
+every `stranger_recheck_every` frames (a student who first turned away); every other face as soon
+as `due` has room, the longest-waiting and largest first.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from recognition.engine import Face
 from recognition.matching import Match
 
 STRANGER_RECHECK_EVERY = 5
+# Embeddings of a face kept for the recognizer's check of their average.
+EMBEDDINGS_KEPT = 8
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -52,8 +61,11 @@ class Track:
     agreeing_near: int = 0
     confirmed: bool = False
     strangers_in_a_row: int = 0
+    # The face's latest embeddings, for `corroborate`.
+    embeddings: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=EMBEDDINGS_KEPT))
 
     def forget_identity(self) -> None:
+        self.embeddings.clear()
         self.match = None
         self.student_id = None
         self.agreeing = 0
@@ -75,7 +87,11 @@ class FaceTracker:
         stranger_recheck_every: int = STRANGER_RECHECK_EVERY,
         stranger_distance: float = math.inf,
         forget_after: int = 10,
+        corroborate: Callable[[Track], bool] | None = None,
     ) -> None:
+        """`corroborate`: asked before a track whose verdicts suffice is confirmed (the recognizer
+        checks the average of the face's latest embeddings); until it agrees the face is embedded
+        again."""
         self.confirm_after = confirm_after
         self.confirm_after_small = confirm_after_small
         self.confirm_after_near = confirm_after_near
@@ -85,6 +101,7 @@ class FaceTracker:
         self.stranger_recheck_every = stranger_recheck_every
         self.stranger_distance = stranger_distance
         self.forget_after = forget_after
+        self.corroborate = corroborate
         self.tracks: list[Track] = []
         self.frame = -1
         self._next_id = 1
@@ -134,10 +151,12 @@ class FaceTracker:
     def needed_matches(self, track: Track) -> int:
         return self.confirm_after_small if track.face.width < self.small_face_px else self.confirm_after
 
-    def record(self, track: Track, match: Match) -> None:
-        """What embedding the track's face in this frame found."""
+    def record(self, track: Track, match: Match, embedding: np.ndarray | None = None) -> None:
+        """What embedding the track's face in this frame found (and the embedding)."""
         track.match = match
         track.last_embedded_frame = self.frame
+        if embedding is not None:
+            track.embeddings.append(embedding)
         student_id = match.nearest_student_id if match.near else match.student_id
         if student_id is not None:
             track.strangers_in_a_row = 0
@@ -146,7 +165,8 @@ class FaceTracker:
             track.agreeing_near += 1
             if match.student_id is not None:
                 track.agreeing += 1
-            if track.agreeing >= self.needed_matches(track) or track.agreeing_near >= self.confirm_after_near:
+            enough = track.agreeing >= self.needed_matches(track) or track.agreeing_near >= self.confirm_after_near
+            if enough and (self.corroborate is None or self.corroborate(track)):
                 track.confirmed = True
         elif match.distance is not None and match.distance >= self.stranger_distance:
             track.student_id, track.agreeing, track.agreeing_near = None, 0, 0

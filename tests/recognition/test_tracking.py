@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from recognition.engine import Face
 from recognition.matching import Match
-from recognition.tracking import FaceTracker, iou
+from recognition.tracking import FaceTracker, Track, iou
 
 LIN, ALEX = 1, 2
 Box = tuple[float, float, float, float]
@@ -255,3 +256,37 @@ def test_a_row_of_near_matches_confirms_and_a_stranger_breaks_it() -> None:
 
     assert confirmed == [False, False, False, True], "one full match among near ones is not two full matches"
     assert not any(broken)
+
+
+def test_a_track_whose_verdicts_suffice_is_confirmed_only_once_corroborated() -> None:
+    answers = iter([False, True])
+    asked: list[int] = []
+
+    def corroborate(track: Track) -> bool:
+        asked.append(len(track.embeddings))
+        return next(answers)
+
+    tracker = FaceTracker(confirm_after=2, corroborate=corroborate)
+    (track,) = tracker.update([face(100, 100)])
+    embedded, confirmed = [], []
+    for step in range(4):
+        if step:
+            (track,) = tracker.update([face(100, 100)])
+        embedded.append(tracker.needs_embedding(track))
+        if embedded[-1]:
+            tracker.record(track, named(LIN), np.full(4, step, dtype=np.float32))
+        confirmed.append(track.confirmed)
+
+    assert asked == [2, 3], "asked once the verdicts sufficed, with the embeddings so far"
+    assert confirmed == [False, False, True, True]
+    assert embedded == [True, True, True, False], "embedded again while the veto held"
+
+
+def test_a_jump_forgets_the_faces_embeddings() -> None:
+    tracker = FaceTracker(min_iou=0.3, steady_iou=0.6)
+    (track,) = tracker.update([face(100, 100)])
+    tracker.record(track, named(LIN), np.ones(4, dtype=np.float32))
+
+    tracker.update([face(130, 100)])
+
+    assert list(track.embeddings) == []
