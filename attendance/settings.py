@@ -236,7 +236,7 @@ FACE_EMBEDDER_WEIGHTS = env_str("FACE_EMBEDDER_WEIGHTS")
 FACE_EMBEDDER_WEIGHTS_SHA256 = env_str("FACE_EMBEDDER_WEIGHTS_SHA256").lower()
 TORCH_NUM_THREADS = env_int("TORCH_NUM_THREADS", 2, minimum=1)
 # "onnx": embed with ONNX Runtime (int8 once `manage.py build_face_embedder` has run, else an fp32
-# export made at first use), about 5x faster than "torch" on a classroom of faces; "torch": the
+# export made at first use), about 6x faster per face than "torch" (int8); "torch": the
 # eager model, the reference. Both give the same embeddings. The ONNX files live in
 # FACE_MODEL_CACHE_DIR.
 FACE_EMBEDDER_BACKEND = env_str("FACE_EMBEDDER_BACKEND", "onnx")
