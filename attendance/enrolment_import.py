@@ -23,8 +23,8 @@ from typing import TypeVar
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from attendance.errors import ApplicationError
 from attendance.models import Course, Enrollment
+from config.web import ApplicationError
 from students.models import Student
 
 MAX_BYTES = 1024 * 1024

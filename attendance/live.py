@@ -1,7 +1,7 @@
 """The synchronous side of the live attendance websocket: permission, roster, gallery, messages.
 
-The consumer (attendance/consumers.py) calls these through `database_sync_to_async`, so it
-stays a thin translation between the websocket and these functions.
+The consumer (attendance/consumers.py) and its connection's `LiveSession`
+(attendance/live_session.py) call these through `database_sync_to_async`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.conf import settings
 from attendance.models import ClassSession
 from attendance.selectors import session_for, session_roster, session_students
 from attendance.services import Sighting, attendance_record_sighting
-from recognition.engine import FaceEngine, get_engine
+from recognition.engine import FaceEngine, FaceModels, get_engine
 from recognition.identify import match_rule
 from recognition.live import LiveFace, LiveRecognizer
 from recognition.matching import Gallery
@@ -51,8 +51,8 @@ def _student_ids(session_id: int) -> list[int]:
     return list(session_students(session=session).values_list("pk", flat=True))
 
 
-def gallery_fingerprint_for(*, session_id: int) -> object:
-    return gallery_fingerprint(student_ids=_student_ids(session_id))
+def gallery_fingerprint_for(*, session_id: int, model_id: str) -> object:
+    return gallery_fingerprint(model_id=model_id, student_ids=_student_ids(session_id))
 
 
 def gallery_and_names(*, session_id: int, model_id: str) -> tuple[Gallery, dict[int, str]]:
@@ -66,7 +66,7 @@ def engine() -> FaceEngine:
     return get_engine()
 
 
-def recognizer(*, engine: FaceEngine, gallery: Gallery) -> LiveRecognizer:
+def recognizer(*, engine: FaceModels, gallery: Gallery) -> LiveRecognizer:
     return LiveRecognizer(
         engine=engine,
         gallery=gallery,
@@ -95,7 +95,7 @@ def record_sightings(
 
 
 def frame_message(
-    faces: list[LiveFace], *, size: tuple[int, int], names: dict[int, str], elapsed_ms: float, dropped: int
+    faces: list[LiveFace], *, size: tuple[int, int], names: dict[int, str], elapsed_ms: float
 ) -> dict[str, Any]:
     """The answer to one frame: its faces (boxes in the frame's pixels), and how many are named."""
 
@@ -120,5 +120,4 @@ def frame_message(
         "in_view": len(faces),
         "recognised": sum(1 for face in faces if face.student_id is not None),
         "ms": round(elapsed_ms, 1),
-        "dropped": dropped,
     }

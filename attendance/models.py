@@ -23,13 +23,38 @@ class Course(models.Model):
         return f"{self.code} {self.name}"
 
 
+class EnrollmentQuerySet(models.QuerySet["Enrollment"]):
+    def overlapping(self, first: datetime.date | None, last: datetime.date | None) -> EnrollmentQuerySet:
+        """Enrolments in force on at least one day from `first` to `last` (None: no bound)."""
+        enrollments = self
+        if last is not None:
+            enrollments = enrollments.filter(start_date__lte=last)
+        if first is not None:
+            enrollments = enrollments.filter(models.Q(end_date__isnull=True) | models.Q(end_date__gte=first))
+        return enrollments
+
+    def on(self, day: datetime.date) -> EnrollmentQuerySet:
+        """Enrolments in force on `day`: the student counts in the course's sessions held that day."""
+        return self.overlapping(day, day)
+
+    def not_ended(self, day: datetime.date) -> EnrollmentQuerySet:
+        """Enrolments in force on `day` or starting later."""
+        return self.overlapping(day, None)
+
+
 class Enrollment(models.Model):
-    """A student's membership of a course; they count only in sessions held between the dates."""
+    """A student's membership of a course; they count only in sessions held between the dates.
+
+    The model keeps its American name (table, API field names and related names say
+    "enrollment"); everything else in the code says "enrolment".
+    """
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollments")
     start_date = models.DateField(default=datetime.date.today)
     end_date = models.DateField(null=True, blank=True)
+
+    objects = EnrollmentQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -38,6 +63,10 @@ class Enrollment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.student} in {self.course.code}"
+
+    def in_force_on(self, day: datetime.date) -> bool:
+        """`EnrollmentQuerySet.on` for one loaded row."""
+        return self.start_date <= day and (self.end_date is None or day <= self.end_date)
 
 
 class ClassSession(models.Model):

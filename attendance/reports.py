@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
@@ -123,10 +123,6 @@ def _held_between(course: Course, first: datetime.date | None, last: datetime.da
     return sessions.order_by("starts_at", "pk")
 
 
-def _enrolled_on(enrollment: Enrollment, day: datetime.date) -> bool:
-    return enrollment.start_date <= day and (enrollment.end_date is None or day <= enrollment.end_date)
-
-
 # --- One session ------------------------------------------------------------------------
 
 
@@ -215,11 +211,7 @@ class CourseReport:
 
     def enrollments(self) -> QuerySet[Enrollment]:
         """Enrollments that overlap the date range, in student order."""
-        enrollments = self.course.enrollments.all()
-        if self.date_to is not None:
-            enrollments = enrollments.filter(start_date__lte=self.date_to)
-        if self.date_from is not None:
-            enrollments = enrollments.filter(Q(end_date__isnull=True) | Q(end_date__gte=self.date_from))
+        enrollments = Enrollment.objects.filter(course=self.course).overlapping(self.date_from, self.date_to)
         return enrollments.order_by(*(f"student__{key}" for key in STUDENT_ORDER))
 
     def rows(self) -> Iterator[StudentRow]:
@@ -248,7 +240,7 @@ class CourseReport:
         cells: list[str | None] = []
         tally = Tally()
         for session, day, totals in zip(self.sessions, self.days, self.session_totals, strict=True):
-            if not _enrolled_on(enrollment, day):
+            if not enrollment.in_force_on(day):
                 cells.append(None)
                 continue
             status = statuses.get(session.pk, Status.ABSENT)

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 
-from attendance.errors import ApplicationError
 from attendance.models import ClassSession, Course
+from config.web import ApplicationError
 
 MAX_SESSIONS_PER_SERIES = 400
 

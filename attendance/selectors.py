@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from attendance.models import AttendanceRecord, ClassSession, Course
+from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
 from students.models import Student, StudentPhoto
 
 if TYPE_CHECKING:
@@ -52,24 +51,15 @@ def session_for(*, user: User | AnonymousUser, session_id: int) -> ClassSession 
 
 def session_students(*, session: ClassSession) -> QuerySet[Student]:
     """Students who count in the session: enrolled in its course on the day it was held."""
-    day = timezone.localdate(session.starts_at)
-    # One filter() call: all conditions must hold for the same enrolment row.
-    return Student.objects.filter(
-        Q(enrollments__end_date__isnull=True) | Q(enrollments__end_date__gte=day),
-        enrollments__course_id=session.course_id,
-        enrollments__start_date__lte=day,
-    ).distinct()
+    enrolments = Enrollment.objects.on(timezone.localdate(session.starts_at)).filter(course_id=session.course_id)
+    return Student.objects.filter(pk__in=enrolments.values("student_id"))
 
 
 def session_roster(*, session: ClassSession) -> list[dict[str, Any]]:
     """Every student who counts in the session with their record (status None: not seen yet)."""
     records = {record.student_id: record for record in AttendanceRecord.objects.filter(session=session)}
-    # Exactly the students recognition can find: a ready photo, and consent where it is required.
-    recognisable = StudentPhoto.objects.filter(
-        student__in=session_students(session=session), status=StudentPhoto.Status.READY
-    )
-    if settings.REQUIRE_CONSENT:
-        recognisable = recognisable.filter(student__consent_given_at__isnull=False)
+    # The students recognition can find (whichever model embedded their photos).
+    recognisable = StudentPhoto.objects.recognisable().filter(student__in=session_students(session=session))
     ready = set(recognisable.values_list("student_id", flat=True).distinct())
     roster = []
     for student in session_students(session=session).order_by("last_name", "first_name", "student_number"):

@@ -16,9 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from attendance.channels import broadcast_on_commit
-from attendance.errors import ApplicationError
 from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course
 from attendance.selectors import record_fields, session_students
+from config.web import ApplicationError
 from students.models import Student
 
 if TYPE_CHECKING:

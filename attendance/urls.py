@@ -1,46 +1,41 @@
+"""The attendance app's pages and API resources. Report pages also answer ``?format=csv`` or
+``?format=xlsx`` with a download."""
+
 from __future__ import annotations
 
-from django.contrib import admin
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from django.contrib.auth import views as auth_views
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from attendance import api
-from attendance.security import ThrottledLoginView
-from students import api as student_api
-from students.urls import api_urlpatterns as student_api_urls
-
-router = DefaultRouter()
-router.register("courses", api.CourseViewSet, basename="course")
-router.register("sessions", api.ClassSessionViewSet, basename="session")
-router.register("records", api.AttendanceRecordViewSet, basename="record")
-router.register("students", student_api.StudentViewSet, basename="student")
-router.register("reports/sessions", api.SessionReportViewSet, basename="report-session")
-router.register("reports/courses", api.CourseReportViewSet, basename="report-course")
-router.register("reports/students", api.StudentReportViewSet, basename="report-student")
-
-
-def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
-
+from attendance import photo_views, report_views, views
+from attendance.api.courses import CourseViewSet
+from attendance.api.records import AttendanceRecordViewSet
+from attendance.api.reports import CourseReportViewSet, SessionReportViewSet, StudentReportViewSet
+from attendance.api.sessions import ClassSessionViewSet
+from attendance.api.students import StudentViewSet
+from config.security import ThrottledLoginView
 
 urlpatterns = [
-    path("", include("attendance.web_urls")),
-    path("", include("attendance.report_urls")),
-    path(
-        "admin/login/",
-        ThrottledLoginView.as_view(
-            template_name="admin/login.html",
-            authentication_form=AdminAuthenticationForm,
-            extra_context={"site_header": admin.site.site_header, "site_title": admin.site.site_title},
-        ),
-    ),
-    path("admin/", admin.site.urls),
-    path("students/", include("students.urls")),
-    path("api/", include((student_api_urls + router.urls, "api"))),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
-    path("healthz", healthz, name="healthz"),
+    path("", views.home, name="home"),
+    path("login/", ThrottledLoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("courses/<int:course_id>/", views.course_detail, name="course-detail"),
+    path("courses/<int:course_id>/sessions/start/", views.session_start, name="session-start"),
+    path("sessions/<int:session_id>/", views.session_detail, name="session-detail"),
+    path("sessions/<int:session_id>/state/", views.session_state, name="session-state"),
+    path("sessions/<int:session_id>/records/", views.record_update, name="record-update"),
+    path("students/photos/<int:photo_id>/image/", photo_views.photo_image, name="photo-image"),
+    path("reports/sessions/<int:session_id>/", report_views.session_report, name="report-session"),
+    path("reports/courses/<int:course_id>/", report_views.course_report, name="report-course"),
+    path("reports/students/<int:student_id>/", report_views.student_report, name="report-student"),
 ]
+
+api_router = DefaultRouter()
+api_router.register("courses", CourseViewSet, basename="course")
+api_router.register("sessions", ClassSessionViewSet, basename="session")
+api_router.register("records", AttendanceRecordViewSet, basename="record")
+api_router.register("students", StudentViewSet, basename="student")
+api_router.register("reports/sessions", SessionReportViewSet, basename="report-session")
+api_router.register("reports/courses", CourseReportViewSet, basename="report-course")
+api_router.register("reports/students", StudentReportViewSet, basename="report-student")
+api_urlpatterns = api_router.urls

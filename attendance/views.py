@@ -14,13 +14,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from attendance.errors import ApplicationError
 from attendance.forms import ScheduleForm
 from attendance.live import roster_message
 from attendance.models import AttendanceRecord, ClassSession
 from attendance.scheduling import sessions_schedule
 from attendance.selectors import courses_for, session_for, session_students, sessions_for
 from attendance.services import attendance_set_status, session_close, session_open, session_start_now
+from config.web import ApplicationError
 
 
 @login_required

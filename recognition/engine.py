@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -53,6 +53,19 @@ class Face:
     @property
     def height(self) -> float:
         return self.box[3] - self.box[1]
+
+
+class FaceModels(Protocol):
+    """What live recognition needs of the face models: `FaceEngine`, or anything that wraps it
+    (the benchmark's timer)."""
+
+    def detect(
+        self, image: np.ndarray, *, min_face_px: int | None = None, max_side: int | None = None
+    ) -> list[Face]: ...
+
+    def refine(self, image: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> list[Face]: ...
+
+    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray: ...
 
 
 def file_sha256(path: Path) -> str:

@@ -20,7 +20,7 @@ from typing import TypeVar
 import numpy as np
 from django.conf import settings
 
-from recognition.engine import Face, FaceEngine
+from recognition.engine import Face, FaceModels
 from recognition.images import ImageRejected, decode_image
 from recognition.matching import Gallery, MatchRule, match_faces
 from recognition.tracking import FaceTracker, Track, iou
@@ -66,7 +66,7 @@ class LiveRecognizer:
     def __init__(
         self,
         *,
-        engine: FaceEngine,
+        engine: FaceModels,
         gallery: Gallery,
         rule: MatchRule,
         uncertain_band: float,

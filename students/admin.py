@@ -1,29 +1,23 @@
-"""Admin for students and their photos: upload one or many photos on a student's page.
+"""Admin for student photos, and the photo pieces of the student's page (attendance/admin/students.py).
 
-The student list filters by course (enrolments not ended) and by whether a student has a ready
-photo, which the course list links to; the photo list has a "Rejected photos" view of the photos
-that need replacing, with their reasons.
+The photo list has a "Rejected photos" view of the photos that need replacing, with their reasons.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.models import User
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
-from attendance.models import Course
-from recognition.images import ImageRejected, inspect_image
+from recognition.images import ImageRejected
+from students.images import photo_inspect
 from students.models import Student, StudentPhoto
-from students.privacy import student_withdraw_consent
-from students.services import photo_create, photo_requeue, student_record_consent, upload_bytes
+from students.services import photo_requeue, upload_bytes
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -36,14 +30,13 @@ class PhotoFilesField(forms.FileField):
     widget = MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"})
 
     def clean(self, value: Any, initial: Any = None) -> list[bytes]:
-        from django.conf import settings
 
         files = value if isinstance(value, list | tuple) else [value] if value else []
         errors, cleaned = [], []
         for upload in files:
             data = upload_bytes(upload)
             try:
-                inspect_image(data, max_bytes=settings.PHOTO_MAX_BYTES, max_pixels=settings.PHOTO_MAX_PIXELS)
+                photo_inspect(data)
             except ImageRejected as exc:
                 errors.append(f"{upload.name}: {exc}")
             else:
@@ -53,23 +46,10 @@ class PhotoFilesField(forms.FileField):
         return cleaned
 
 
-class StudentAdminForm(forms.ModelForm):
-    new_photos = PhotoFilesField(
-        required=False,
-        label="Add photos",
-        help_text="One or more photos of this student alone, face clearly visible (JPEG, PNG or WebP). "
-        "Each is checked for exactly one clear face in the background.",
-    )
-
-    class Meta:
-        model = Student
-        fields = ["student_number", "first_name", "last_name", "email", "is_active", "consent_given_at"]
-
-
 def thumbnail(photo: StudentPhoto) -> str:
     if not photo.pk:
         return ""
-    url = reverse("students:photo-image", args=[photo.pk])
+    url = reverse("photo-image", args=[photo.pk])
     return format_html(
         '<a href="{}" target="_blank"><img src="{}?size=thumb" alt="Photo {}" class="photo-thumb"></a>',
         url,
@@ -94,29 +74,8 @@ class StudentPhotoInline(admin.TabularInline):
         return thumbnail(photo)
 
 
-class EnrolledInFilter(admin.SimpleListFilter):
-    """Students with an enrolment in the course that has not ended (it may start later)."""
-
-    title = "enrolled in"
-    parameter_name = "enrolled_in"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(pk), code) for pk, code in Course.objects.values_list("pk", "code")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Student]) -> QuerySet[Student]:
-        value = self.value()
-        if not value or not value.isdigit():
-            return queryset
-        # One filter() call: the course and the dates must hold for the same enrolment.
-        today = timezone.localdate()
-        return queryset.filter(
-            Q(enrollments__course_id=int(value))
-            & (Q(enrollments__end_date__isnull=True) | Q(enrollments__end_date__gte=today))
-        )
-
-
 class ReadyPhotoFilter(admin.SimpleListFilter):
-    """Students without a ready photo cannot be recognised."""
+    """Students without a recognisable photo cannot be recognised."""
 
     title = "ready photo"
     parameter_name = "ready_photo"
@@ -125,82 +84,12 @@ class ReadyPhotoFilter(admin.SimpleListFilter):
         return [("yes", "Has a ready photo"), ("no", "No ready photo")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Student]) -> QuerySet[Student]:
-        ready = Exists(StudentPhoto.objects.filter(student=OuterRef("pk"), status=StudentPhoto.Status.READY))
+        ready = Exists(StudentPhoto.objects.recognisable().filter(student=OuterRef("pk")))
         if self.value() == "yes":
             return queryset.filter(ready)
         if self.value() == "no":
             return queryset.exclude(ready)
         return queryset
-
-
-@admin.register(Student)
-class StudentAdmin(admin.ModelAdmin):
-    form = StudentAdminForm
-    inlines = [StudentPhotoInline]
-    list_display = ["student_number", "last_name", "first_name", "email", "is_active", "has_consent", "ready_photos"]
-    list_filter = ("is_active", ("consent_given_at", admin.EmptyFieldListFilter), ReadyPhotoFilter, EnrolledInFilter)
-    search_fields = ["student_number", "first_name", "last_name", "email"]
-    fieldsets = (
-        (None, {"fields": ("student_number", "first_name", "last_name", "email", "is_active")}),
-        ("Consent", {"fields": ("consent_given_at",)}),
-        ("Photos", {"fields": ("new_photos",)}),
-    )
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Student]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(ready_count=Count("photos", filter=Q(photos__status=StudentPhoto.Status.READY)))
-        )
-
-    @admin.display(boolean=True, description="Consent", ordering="consent_given_at")
-    def has_consent(self, student: Student) -> bool:
-        return student.consent_given_at is not None
-
-    @admin.display(description="Ready photos", ordering="ready_count")
-    def ready_photos(self, student: Student) -> int:
-        return student.ready_count  # type: ignore[attr-defined]
-
-    actions = ["record_consent", "withdraw_consent"]
-
-    def save_model(self, request: HttpRequest, obj: Student, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if "consent_given_at" not in form.changed_data:
-            return
-        # Consent edited by hand goes through the same services as the actions.
-        if obj.consent_given_at is None:
-            student_withdraw_consent(student=obj)
-        else:
-            student_record_consent(student=obj)
-
-    @admin.action(description="Record consent to face recognition (and check their photos again)")
-    def record_consent(self, request: HttpRequest, queryset: QuerySet[Student]) -> None:
-        for student in queryset:
-            student_record_consent(student=student)
-        messages.info(request, f"Consent recorded for {queryset.count()} student(s).")
-
-    @admin.action(description="Withdraw consent: delete their photos and embeddings")
-    def withdraw_consent(self, request: HttpRequest, queryset: QuerySet[Student]) -> None:
-        deleted = sum(student_withdraw_consent(student=student) for student in queryset)
-        messages.info(request, f"Consent withdrawn for {queryset.count()} student(s); {deleted} photo(s) deleted.")
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        created = 0
-        for data in form.cleaned_data.get("new_photos") or []:
-            _, was_created = photo_create(student=form.instance, data=data, uploaded_by=cast(User, request.user))
-            created += was_created
-        if created:
-            messages.info(request, f"{created} photo(s) uploaded; each is checked for a face in the background.")
-
-    def render_change_form(
-        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
-    ) -> HttpResponse:
-        response = super().render_change_form(request, context, *args, **kwargs)
-        # A form sent back with errors is a bad request, so that scripts and tests can tell.
-        if request.method == "POST" and context["adminform"].form.errors and isinstance(response, TemplateResponse):
-            response.status_code = 400
-        return response
 
 
 class PhotoStatusFilter(admin.SimpleListFilter):
@@ -268,7 +157,7 @@ class StudentPhotoAdmin(admin.ModelAdmin):
 
     @admin.display(description="Photo")
     def preview_large(self, photo: StudentPhoto) -> str:
-        url = reverse("students:photo-image", args=[photo.pk])
+        url = reverse("photo-image", args=[photo.pk])
         return format_html('<img src="{}" alt="Photo {}" style="max-width: 480px; max-height: 480px">', url, photo.pk)
 
     @admin.action(description="Detect and embed the selected photos again")

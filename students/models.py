@@ -41,6 +41,20 @@ def photo_upload_path(instance: StudentPhoto, filename: str) -> str:
     return f"student_photos/{uuid.uuid4().hex}{suffix}"
 
 
+class StudentPhotoQuerySet(models.QuerySet["StudentPhoto"]):
+    def recognisable(self, *, model_id: str | None = None) -> StudentPhotoQuerySet:
+        """Photos recognition may use: ready, of an active student, and with REQUIRE_CONSENT of a
+        student whose consent is recorded (nobody else is ever recognised, even if embeddings of
+        theirs are left from before), embedded by `model_id` when given (other models' vectors do
+        not compare). The gallery, its fingerprint, the roster and the admin all count these."""
+        photos = self.filter(status=StudentPhoto.Status.READY, student__is_active=True, embedding__isnull=False)
+        if settings.REQUIRE_CONSENT:
+            photos = photos.filter(student__consent_given_at__isnull=False)
+        if model_id is not None:
+            photos = photos.filter(embedding_model=model_id)
+        return photos
+
+
 class StudentPhoto(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -68,6 +82,8 @@ class StudentPhoto(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = StudentPhotoQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -80,6 +96,11 @@ class StudentPhoto(models.Model):
 
     @property
     def embedding_vector(self) -> np.ndarray | None:
-        if self.embedding is None:
-            return None
-        return np.frombuffer(bytes(self.embedding), dtype=np.float32)
+        return None if self.embedding is None else self.decode_embedding(self.embedding)
+
+    @staticmethod
+    def decode_embedding(blob: bytes | memoryview | None) -> np.ndarray:
+        """A stored embedding (float32 bytes, as the task writes them) as a vector."""
+        if blob is None:
+            raise ValueError("The photo has no embedding.")
+        return np.frombuffer(bytes(blob), dtype=np.float32)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -21,14 +20,15 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from attendance.errors import ApplicationError
-from recognition.images import ImageRejected, decode_image, inspect_image
+from config.web import ApplicationError
+from recognition.images import ImageRejected
+from recognition.quality import EnrolmentRule, enrolment_face
+from students.images import photo_decode, photo_inspect
 from students.models import Student, StudentPhoto
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-    from recognition.engine import Face
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def photo_create(*, student: Student, data: bytes, uploaded_by: User | None = No
     Uploading the same bytes for the same student again returns the existing photo.
     """
     try:
-        info = inspect_image(data, max_bytes=settings.PHOTO_MAX_BYTES, max_pixels=settings.PHOTO_MAX_PIXELS)
+        info = photo_inspect(data)
     except ImageRejected as exc:
         raise ApplicationError(str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()
@@ -141,7 +141,7 @@ def photo_enroll(*, photo: StudentPhoto) -> StudentPhoto:
     try:
         with photo.image.open("rb") as handle:
             data = handle.read()
-        image = decode_image(data, max_bytes=settings.PHOTO_MAX_BYTES, max_pixels=settings.PHOTO_MAX_PIXELS)
+        image = photo_decode(data)
     except FileNotFoundError:
         return _finish(photo, status=StudentPhoto.Status.FAILED, reason="The image file is missing; upload it again.")
     except ImageRejected as exc:
@@ -153,7 +153,7 @@ def photo_enroll(*, photo: StudentPhoto) -> StudentPhoto:
         logger.error("Face model unavailable: %s", exc)
         return _finish(photo, status=StudentPhoto.Status.FAILED, reason=f"Face model unavailable: {exc}")
 
-    face, rejection = enrolment_face(engine.detect(image))
+    face, rejection = enrolment_face(engine.detect(image), enrolment_rule())
     if face is None:
         return _finish(photo, status=StudentPhoto.Status.REJECTED, reason=rejection)
     embedding = engine.embed(image, [face])[0]
@@ -167,53 +167,13 @@ def photo_enroll(*, photo: StudentPhoto) -> StudentPhoto:
     )
 
 
-# A face smaller than this fraction of the main face is in the background, or is not a face at
-# all (a pattern on a desk behind the student, detected at 0.91): it does not make the photo
-# ambiguous. A second face of similar size does.
-BACKGROUND_FACE_RATIO = 0.5
-
-
-def _face_size(face: Face) -> float:
-    return min(face.width, face.height)
-
-
-def enrolment_face(faces: Sequence[Face]) -> tuple[Face | None, str]:
-    """The face to enrol from these detections, or None and why the photo cannot enrol a student.
-
-    The face is the largest clear one; the photo is rejected if another clear face is about as large.
-    """
-    clear = [face for face in faces if face.probability >= settings.FACE_MIN_PROBABILITY]
-    if not clear:
-        if faces:
-            best = max(face.probability for face in faces)
-            return None, (
-                f"No clear face found (best guess {best:.2f}, at least "
-                f"{settings.ENROLMENT_MIN_PROBABILITY:.2f} needed): upload a sharp, well-lit, frontal photo."
-            )
-        return None, "No face found: upload a photo in which the student's face is clearly visible."
-    face = max(clear, key=_face_size)
-    rivals = [
-        other for other in clear if other is not face and _face_size(other) >= BACKGROUND_FACE_RATIO * _face_size(face)
-    ]
-    if rivals:
-        return None, f"{len(rivals) + 1} faces found: upload a photo of one person."
-    if face.probability < settings.ENROLMENT_MIN_PROBABILITY:
-        return None, (
-            f"Face not clear enough (probability {face.probability:.2f}, at least "
-            f"{settings.ENROLMENT_MIN_PROBABILITY:.2f} needed): upload a sharper, frontal photo."
-        )
-    size = _face_size(face)
-    if size < settings.ENROLMENT_MIN_FACE_PX:
-        return None, (
-            f"Face too small: {size:.0f} px, at least {settings.ENROLMENT_MIN_FACE_PX} px needed. "
-            "Upload a closer or larger photo."
-        )
-    return face, ""
-
-
-def enrolment_rejection(faces: Sequence[Face]) -> str:
-    """Why these detections cannot enrol a student, or "" if they can (see `enrolment_face`)."""
-    return enrolment_face(faces)[1]
+def enrolment_rule() -> EnrolmentRule:
+    """The enrolment face rule with this installation's thresholds."""
+    return EnrolmentRule(
+        face_probability=settings.FACE_MIN_PROBABILITY,
+        min_probability=settings.ENROLMENT_MIN_PROBABILITY,
+        min_face_px=settings.ENROLMENT_MIN_FACE_PX,
+    )
 
 
 def _has_consent(student_id: int) -> bool:
@@ -240,14 +200,3 @@ def student_get_or_create(
         student_number=student_number,
         defaults={"first_name": first_name, "last_name": last_name, "email": email},
     )
-
-
-def student_record_consent(*, student: Student) -> Student:
-    """Record the student's consent, and queue again the photos rejected for the lack of it."""
-    with transaction.atomic():
-        if student.consent_given_at is None:
-            student.consent_given_at = timezone.now()
-            student.save(update_fields=["consent_given_at", "updated_at"])
-        for photo in student.photos.filter(status=StudentPhoto.Status.REJECTED, reason=CONSENT_MISSING):
-            photo_requeue(photo=photo)
-    return student

@@ -1,14 +1,10 @@
+"""The students app's API resources: enrolment photos (staff only)."""
+
 from __future__ import annotations
 
 from django.urls import path
 
-from students import api, views
-
-app_name = "students"
-
-urlpatterns = [
-    path("photos/<int:photo_id>/image/", views.photo_image, name="photo-image"),
-]
+from students import api
 
 api_urlpatterns = [
     path("students/<int:student_id>/photos/", api.StudentPhotoUploadApi.as_view(), name="api-student-photos"),

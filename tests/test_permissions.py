@@ -61,6 +61,7 @@ class World:
     photo: StudentPhoto
     teacher: User
     other_course: Course  # MA201, taught by the other teacher
+    newcomer: Student  # enrolled in CS101, consent not recorded yet
 
     def ids(self) -> dict[str, int]:
         return {
@@ -70,6 +71,7 @@ class World:
             "upcoming": self.upcoming.pk,
             "record": self.record.pk,
             "photo": self.photo.pk,
+            "newcomer": self.newcomer.pk,
         }
 
 
@@ -145,6 +147,8 @@ MATRIX: list[Case] = [
     row("PUT",    "/api/students/{student}/",                   API_ANON,  403,     403,    200),
     row("PATCH",  "/api/students/{student}/",                   API_ANON,  403,     403,    200),
     row("DELETE", "/api/students/{student}/",                   API_ANON,  403,     403,    204),
+    row("POST",   "/api/students/{newcomer}/consent/",          API_ANON,  403,     403,    200),
+    row("DELETE", "/api/students/{student}/consent/",           API_ANON,  403,     403,    200),
     # API: photos (staff only, even for a teacher's own students)
     row("GET",    "/api/photos/",                               API_ANON,  403,     403,    SEES),
     row("GET",    "/api/photos/{photo}/",                       API_ANON,  403,     403,    200),
@@ -261,7 +265,10 @@ def world(teacher: User, other_teacher: User, course: Course, student: Student) 
         ends_at=now - datetime.timedelta(days=1) + datetime.timedelta(minutes=90),
         state=ClassSession.State.CLOSED,
     )
+    newcomer = Student.objects.create(student_number="S004", first_name="Mary", last_name="Somerville")
+    Enrollment.objects.create(course=course, student=newcomer, start_date=datetime.date(2020, 1, 1))
     return World(
+        newcomer=newcomer,
         course=course,
         student=student,
         held=held,
@@ -396,7 +403,7 @@ def test_every_url_is_in_the_matrix() -> None:
 
 
 def sample_path(case: Case) -> str:
-    return case.path.format(course=1, student=1, session=1, upcoming=1, record=1, photo=1)
+    return case.path.format(course=1, student=1, session=1, upcoming=1, record=1, photo=1, newcomer=1)
 
 
 def test_every_body_and_list_probe_belongs_to_a_row() -> None:

@@ -23,6 +23,7 @@ API_PATHS = {
     "/api/records/{id}/",
     "/api/students/",
     "/api/students/{id}/",
+    "/api/students/{id}/consent/",
     "/api/students/{student_id}/photos/",
     "/api/photos/",
     "/api/photos/{photo_id}/",

@@ -20,16 +20,10 @@ from django.core.cache import cache
 from pytest_django.fixtures import Settings
 
 from attendance import live
-from attendance.asgi import application
-from attendance.consumers import (
-    CLOSE_FORBIDDEN,
-    CLOSE_TOO_MANY,
-    CLOSE_UNAUTHENTICATED,
-    connection_count_key,
-    connection_slot_release,
-    connection_slot_take,
-)
+from attendance.connections import connection_count_key, connection_slot_release, connection_slot_take
+from attendance.consumers import CLOSE_FORBIDDEN, CLOSE_TOO_MANY, CLOSE_UNAUTHENTICATED
 from attendance.models import ClassSession
+from config.asgi import application
 from tests.attendance.test_consumers import ORIGIN, TIMEOUT, connected
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -29,9 +29,9 @@ from PIL import Image
 from pytest_django.fixtures import Settings
 
 from attendance import live
-from attendance.asgi import application
 from attendance.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_OPEN, CLOSE_UNAUTHENTICATED
 from attendance.models import AttendanceChange, AttendanceRecord, ClassSession
+from config.asgi import application
 from recognition.engine import FaceEngine, FaceModelUnavailable
 from students.models import Student, StudentPhoto
 from tests.attendance.builders import open_session_with

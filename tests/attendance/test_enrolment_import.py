@@ -17,8 +17,8 @@ from attendance.enrolment_import import (
     enrolment_csv_apply,
     enrolment_csv_preview,
 )
-from attendance.errors import ApplicationError
 from attendance.models import Course, Enrollment
+from config.web import ApplicationError
 from students.models import Student
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from attendance.errors import ApplicationError
 from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course
 from attendance.services import attendance_set_status
+from config.web import ApplicationError
 from students.models import Student
 
 pytestmark = pytest.mark.django_db

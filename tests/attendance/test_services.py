@@ -8,7 +8,6 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from attendance.errors import ApplicationError
 from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course, Enrollment
 from attendance.services import (
     Sighting,
@@ -18,6 +17,7 @@ from attendance.services import (
     session_open,
     session_start_now,
 )
+from config.web import ApplicationError
 from students.models import Student
 
 pytestmark = pytest.mark.django_db

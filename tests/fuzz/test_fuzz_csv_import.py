@@ -15,8 +15,8 @@ from django.db import transaction
 from hypothesis import given, note, settings
 
 from attendance.enrolment_import import EnrolmentPreview, enrolment_csv_apply, enrolment_csv_preview
-from attendance.errors import ApplicationError
 from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
+from config.web import ApplicationError
 from students.models import Student
 from tests.fuzz.plugin import Budget, Tally, outcome_of
 from tests.fuzz.strategies import Fuzzed, csv_files

@@ -84,7 +84,7 @@ def _started(request: pytest.FixtureRequest, process: RunningProcess) -> Running
 
 @pytest.fixture
 def celery_worker(request: pytest.FixtureRequest, integration_env: dict[str, str], tmp_path: Path) -> RunningProcess:
-    """A `celery -A attendance worker` (prefork, concurrency 1), stopped after the test."""
+    """A `celery -A config worker` (prefork, concurrency 1), stopped after the test."""
     process = start_celery_worker(env=integration_env, log_path=tmp_path / "logs" / "celery-worker.log")
     return _started(request, process)
 

@@ -170,7 +170,7 @@ def _wait_until(process: RunningProcess, ready: Any, *, what: str, timeout: floa
 
 
 def start_celery_worker(*, env: dict[str, str], log_path: Path) -> RunningProcess:
-    """`celery -A attendance worker` (prefork, one child); returns once it answers a ping."""
+    """`celery -A config worker` (prefork, one child); returns once it answers a ping."""
     hostname = f"integration-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     command = [
         sys.executable,

@@ -15,13 +15,14 @@ import cv2
 import numpy as np
 import pytest
 
-from recognition.benchmark import build_gallery, folder_photos
-from recognition.classroom_benchmark import load_video
+from benchmarks.classroom import load_video
+from benchmarks.video import build_gallery, folder_photos
 from recognition.engine import FaceEngine, get_engine
 from recognition.identify import identify_faces, match_rule
 from recognition.live import LiveRecognizer
 from recognition.matching import Gallery
 from recognition.tracking import iou
+from students.services import enrolment_rule
 from tests.faces import FACES
 
 CLASSROOM = FACES / "classroom"
@@ -48,7 +49,9 @@ def engine() -> FaceEngine:
 @pytest.fixture(scope="module")
 def enrolled(engine: FaceEngine) -> tuple[Gallery, dict[int, str]]:
     """The 40 students of the class, from their enrolment photos; ids to student numbers."""
-    result = build_gallery(engine=engine, people=folder_photos(CLASSROOM / "enroll"), size=0, seed=0)
+    result = build_gallery(
+        engine=engine, people=folder_photos(CLASSROOM / "enroll"), rule=enrolment_rule(), size=0, seed=0
+    )
     assert not result.rejected
     return result.gallery, result.names
 

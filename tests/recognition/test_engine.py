@@ -210,7 +210,7 @@ IMPORT_EVERYTHING = textwrap.dedent(
 
 
 def test_django_apps_and_check_do_not_import_torch() -> None:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "attendance.settings"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_EVERYTHING], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120
     )

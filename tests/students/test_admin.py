@@ -91,7 +91,7 @@ def test_the_student_page_shows_photos_with_status_and_reason(admin_client: Clie
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert reverse("students:photo-image", args=[photo.pk]) + "?size=thumb" in page
+    assert reverse("photo-image", args=[photo.pk]) + "?size=thumb" in page
     assert "2 faces found" in page
 
 

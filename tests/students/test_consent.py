@@ -20,9 +20,10 @@ from pytest_django.fixtures import Settings
 from attendance import live
 from attendance.models import AttendanceChange, AttendanceRecord
 from recognition.engine import get_engine
+from students.consent import student_record_consent
 from students.models import Student, StudentPhoto
 from students.selectors import gallery_for
-from students.services import CONSENT_MISSING, photo_create, photo_enroll, student_record_consent
+from students.services import CONSENT_MISSING, photo_create, photo_enroll
 from tests.attendance.builders import open_session_with
 from tests.faces import face_bytes
 from tests.students.builders import files_under

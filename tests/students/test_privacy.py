@@ -27,10 +27,10 @@ from django.utils import timezone
 
 from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
 from attendance.services import attendance_set_status
+from students.consent import student_withdraw_consent
 from students.models import Student, StudentPhoto
-from students.privacy import student_withdraw_consent
 from students.selectors import gallery_for
-from students.services import photo_create, photo_enroll
+from students.services import CONSENT_MISSING, photo_create, photo_enroll
 from tests.attendance.test_consumers import joined, photo_frame, send_frames
 from tests.faces import face_bytes
 from tests.students.builders import files_under
@@ -168,6 +168,68 @@ def test_photos_uploaded_after_withdrawal_are_not_embedded(
     photo.refresh_from_db()
     assert photo.status == StudentPhoto.Status.REJECTED
     assert photo.embedding is None
+
+
+def api_client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_withdrawing_consent_through_the_api_deletes_the_photo_files_and_embeddings(
+    student: Student,
+    ada_photos: list[StudentPhoto],
+    joe_photo: StudentPhoto,
+    admin_user: User,
+    media_root: Path,
+    django_capture_on_commit_callbacks: Callable,
+) -> None:
+    embeddings = [embedding_of(photo) for photo in ada_photos]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(admin_user).delete(f"/api/students/{student.pk}/consent/")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["consent_given_at"] is None
+    assert not student.photos.exists()
+    assert files_under(media_root) == [Path(joe_photo.image.path)]
+    assert not any(embedding_stored(embedding) for embedding in embeddings)
+
+
+def test_the_api_cannot_clear_or_set_consent_as_a_plain_field(
+    student: Student, ada_photos: list[StudentPhoto], admin_user: User
+) -> None:
+    """The defect: a PATCH of consent_given_at kept the embeddings (and re-enabled them when set again)."""
+    client = api_client(admin_user)
+
+    patched = client.patch(
+        f"/api/students/{student.pk}/", json.dumps({"consent_given_at": None}), content_type="application/json"
+    )
+
+    assert patched.status_code == 200
+    student.refresh_from_db()
+    assert student.consent_given_at is not None  # read-only: unchanged
+    assert student.photos.filter(status=StudentPhoto.Status.READY).count() == 2
+
+
+def test_recording_consent_through_the_api_checks_the_waiting_photos_again(
+    student: Student, admin_user: User, django_capture_on_commit_callbacks: Callable
+) -> None:
+    student_withdraw_consent(student=student)
+    with django_capture_on_commit_callbacks(execute=True):
+        photo, _ = photo_create(student=student, data=face_bytes("enroll/obama/obama.jpg"))
+    photo.refresh_from_db()
+    assert (photo.status, photo.reason) == (StudentPhoto.Status.REJECTED, CONSENT_MISSING)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(admin_user).post(f"/api/students/{student.pk}/consent/")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["consent_given_at"] is not None
+    photo.refresh_from_db()
+    # Queued again and, the tasks running in-process here, enrolled.
+    assert photo.status == StudentPhoto.Status.READY, photo.reason
+    assert photo.embedding is not None
 
 
 # --- Retention -------------------------------------------------------------------------------

@@ -9,16 +9,15 @@ import numpy as np
 import pytest
 from django.contrib.auth.models import User
 
-from attendance.errors import ApplicationError
-from recognition.engine import Face, get_engine
+from config.web import ApplicationError
+from recognition.engine import get_engine
+from students.consent import student_record_consent
 from students.models import Student, StudentPhoto
 from students.services import (
-    enrolment_face,
     photo_create,
     photo_enroll,
     photo_requeue,
     student_get_or_create,
-    student_record_consent,
 )
 from tests.faces import face_bytes
 from tests.recognition.samples import (
@@ -173,40 +172,6 @@ def test_a_false_detection_in_the_background_does_not_reject_the_photo(
 
     assert photo.status == StudentPhoto.Status.READY, photo.reason
     assert face_box(photo)[2] - face_box(photo)[0] > 200  # his face, not the desk
-
-
-def box_face(width: float, probability: float = 0.99, x: float = 0) -> Face:
-    return Face(box=(x, 0, x + width, width * 1.3), probability=probability)
-
-
-@pytest.mark.parametrize(
-    ("faces", "reason"),
-    [
-        ([], "No face found: upload a photo in which the student's face is clearly visible."),
-        (
-            [box_face(200, 0.85)],
-            "No clear face found (best guess 0.85, at least 0.92 needed): upload a sharp, well-lit, frontal photo.",
-        ),
-        ([box_face(200), box_face(120, x=300)], "2 faces found: upload a photo of one person."),
-        ([box_face(110, x=600), box_face(200), box_face(150, x=300)], "3 faces found: upload a photo of one person."),
-        (
-            [box_face(200, 0.91)],
-            "Face not clear enough (probability 0.91, at least 0.92 needed): upload a sharper, frontal photo.",
-        ),
-        ([box_face(30)], "Face too small: 30 px, at least 40 px needed. Upload a closer or larger photo."),
-    ],
-    ids=["none", "unclear", "two", "three", "not-clear-enough", "too-small"],
-)
-def test_enrolment_rejection_reasons(faces: list[Face], reason: str) -> None:
-    assert enrolment_face(faces) == (None, reason)
-
-
-def test_the_largest_clear_face_is_enrolled_and_small_or_unclear_ones_ignored() -> None:
-    main = box_face(200, 0.97)
-    background = box_face(80, 0.999, x=400)  # more probable, but far smaller
-    unclear = box_face(190, 0.5, x=800)  # as large, but not a face
-
-    assert enrolment_face([background, unclear, main]) == (main, "")
 
 
 def test_exif_orientation_is_honoured(enrol: Enrol) -> None:

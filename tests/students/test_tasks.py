@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from attendance.celery import app
+from config.celery import app
 from students.models import Student, StudentPhoto
 from students.services import CONSENT_MISSING, photo_create
 from students.tasks import photo_embed_task, photos_requeue_stale

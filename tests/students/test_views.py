@@ -26,7 +26,7 @@ def photo(student: Student) -> StudentPhoto:
 
 
 def image_url(photo: StudentPhoto, query: str = "") -> str:
-    return reverse("students:photo-image", args=[photo.pk]) + query
+    return reverse("photo-image", args=[photo.pk]) + query
 
 
 def content_of(response: object) -> bytes:
@@ -99,7 +99,7 @@ def test_a_missing_photo_or_file_is_404(admin_client: Client, photo: StudentPhot
     Path(photo.image.path).unlink()
 
     assert admin_client.get(image_url(photo)).status_code == 404
-    assert admin_client.get(reverse("students:photo-image", args=[999_999])).status_code == 404
+    assert admin_client.get(reverse("photo-image", args=[999_999])).status_code == 404
 
 
 def test_only_get(admin_client: Client, photo: StudentPhoto) -> None:

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recognition.engine import Face, FaceModelUnavailable, get_engine, onnx_cache_key, standardised
-from recognition.images import ImageRejected, decode_image
+from recognition.images import ImageRejected
 from recognition.onnx_embedder import build_embedder_files
-from students.selectors import recognisable_photos
+from students.images import photo_decode
+from students.models import StudentPhoto
 
 CALIBRATION_MIN_FACES = 10
 
@@ -35,12 +36,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         crops = []
         # The face each photo was enrolled from, where enrolment found it: no detection needed.
-        for photo in recognisable_photos().exclude(face_box=None).order_by("pk")[: options["faces"]]:
+        for photo in StudentPhoto.objects.recognisable().exclude(face_box=None).order_by("pk")[: options["faces"]]:
             try:
                 with photo.image.open("rb") as handle:
-                    image = decode_image(
-                        handle.read(), max_bytes=settings.PHOTO_MAX_BYTES, max_pixels=settings.PHOTO_MAX_PIXELS
-                    )
+                    image = photo_decode(handle.read())
             except (OSError, ImageRejected) as exc:
                 self.stderr.write(f"Skipped photo {photo.pk}: {exc}")
                 continue

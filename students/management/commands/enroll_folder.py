@@ -11,9 +11,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from attendance.errors import ApplicationError
+from config.web import ApplicationError
+from students.consent import student_record_consent
 from students.models import Student, StudentPhoto
-from students.services import photo_create, student_get_or_create, student_record_consent
+from students.services import photo_create, student_get_or_create
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 CSV_COLUMNS = ["number", "first_name", "last_name", "email"]

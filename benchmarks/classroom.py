@@ -7,7 +7,7 @@ load from other processes falls on all alike:
 - *previous*: the same code with the previous release's live settings, as far as they still apply
   (frames scaled to 640 px wide as the old page sent them, faces under 40 px not looked for, the
   whole frame searched every frame, at most 4 faces embedded a frame, no margin rule);
-- *naive*: the public write-ups' loop (`benchmark.NaivePipeline`), which marks a student on one
+- *naive*: the public write-ups' loop (`benchmarks.video.NaivePipeline`), which marks a student on one
   match.
 
 Each pipeline has its own clock, as a browser sending one frame at a time would: the next frame
@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from django.conf import settings
 
-from recognition.benchmark import (
+from benchmarks.video import (
     PAGE_JPEG_QUALITY,
     BenchmarkError,
     NaivePipeline,
@@ -42,6 +42,7 @@ from recognition.benchmark import (
 from recognition.engine import FaceEngine
 from recognition.live import LiveRecognizer, decode_frame
 from recognition.matching import Gallery, MatchRule
+from recognition.quality import EnrolmentRule
 from recognition.tracking import iou
 
 Progress = Callable[[str], None]
@@ -152,6 +153,7 @@ def run_classroom_benchmark(
     *,
     engine: FaceEngine,
     make_recognizer: RecognizerFactory,
+    rule: EnrolmentRule,
     classroom: Path,
     resolutions: list[str],
     seconds: float,
@@ -159,7 +161,7 @@ def run_classroom_benchmark(
 ) -> dict[str, Any]:
     """Each resolution's video through the three pipelines for `seconds` of (looped) video time."""
     people = folder_photos(classroom / "enroll")
-    enrolled = build_gallery(engine=engine, people=people, size=0, seed=0, root=classroom)
+    enrolled = build_gallery(engine=engine, people=people, rule=rule, size=0, seed=0, root=classroom)
     numbers = enrolled.names  # the enrol folders are named by student number
     results: dict[str, Any] = {"gallery": enrolled.describe(), "video_seconds": seconds}
     for resolution in resolutions:

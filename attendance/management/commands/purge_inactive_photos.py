@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from students.privacy import students_purge_inactive
+from attendance.privacy import students_purge_inactive
 
 
 class Command(BaseCommand):

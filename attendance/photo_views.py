@@ -1,4 +1,5 @@
-"""Student photos are served only through this view, to users allowed to see the student."""
+"""Student photos are served only through this view, to users allowed to see the student (a teacher:
+the students of the courses they teach)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""Students' rights over their biometric data: consent, withdrawal, export and retention.
+"""Students' rights over the data kept about them: export, and retention of photos and embeddings.
 
-A student's embeddings exist only while consent is recorded (when REQUIRE_CONSENT is on):
-withdrawing consent deletes them, and inactive students' photos and embeddings are purged
-after PHOTO_RETENTION_DAYS by `manage.py purge_inactive_photos`.
+Inactive students' photos and embeddings are purged after PHOTO_RETENTION_DAYS by
+`manage.py purge_inactive_photos`; withdrawing consent (students/consent.py) deletes them at once.
 """
 
 from __future__ import annotations
@@ -14,16 +13,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from attendance.models import AttendanceRecord
 from students.models import Student, StudentPhoto
-
-
-def student_withdraw_consent(*, student: Student) -> int:
-    """Forget the student's consent and delete every photo and embedding; returns photos deleted."""
-    with transaction.atomic():
-        student.consent_given_at = None
-        student.save(update_fields=["consent_given_at", "updated_at"])
-        deleted, _ = StudentPhoto.objects.filter(student=student).delete()
-    return deleted
 
 
 def students_purge_inactive(*, days: int, now: datetime.datetime | None = None) -> tuple[int, int]:
@@ -33,8 +24,6 @@ def students_purge_inactive(*, days: int, now: datetime.datetime | None = None) 
     attendance record are all older than the retention period. Their image files are deleted once
     this commits (students/receivers.py).
     """
-    from attendance.models import AttendanceRecord
-
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
     photos = StudentPhoto.objects.filter(student=OuterRef("pk"))
     recent_record = AttendanceRecord.objects.filter(student=OuterRef("pk"), updated_at__gte=cutoff)

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from attendance.privacy import student_data_export
 from students.models import Student
-from students.privacy import student_data_export
 
 
 class Command(BaseCommand):

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from attendance.selectors import course_student_ids
 from recognition.engine import FaceModelUnavailable, get_engine
 from recognition.identify import identify_faces
-from recognition.images import ImageRejected, decode_image
+from recognition.images import ImageRejected
+from students.images import photo_decode
 from students.models import Student
 from students.selectors import gallery_for
 
@@ -40,9 +40,7 @@ class Command(BaseCommand):
         for path in options["images"]:
             result: dict[str, Any] = {"image": str(path)}
             try:
-                image = decode_image(
-                    path.read_bytes(), max_bytes=settings.PHOTO_MAX_BYTES, max_pixels=settings.PHOTO_MAX_PIXELS
-                )
+                image = photo_decode(path.read_bytes())
             except (OSError, ImageRejected) as exc:
                 result["error"] = str(exc)
             else:

@@ -22,31 +22,23 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
 from django.conf import settings
 
-from recognition.engine import EMBEDDING_DIM, Face, FaceEngine
+from recognition.engine import EMBEDDING_DIM, Face, FaceEngine, FaceModels
 from recognition.identify import identify_faces
-from recognition.images import ImageRejected, decode_image
+from recognition.images import ImageRejected
 from recognition.live import LiveFace, LiveRecognizer, decode_frame
 from recognition.matching import Gallery
-from students.services import enrolment_rejection
+from recognition.quality import EnrolmentRule, enrolment_face
+from students.images import photo_decode
 
 if TYPE_CHECKING:
     import torch
 
-FACES = Path(settings.BASE_DIR).parent / "shared" / "faces"
-DEFAULT_VIDEO = FACES / "video" / "short_hamilton_clip.mp4"
-DEFAULT_VIDEO_ENROLL = {
-    "lin_manuel_miranda": [FACES / "video" / "lin-manuel-miranda.png"],
-    "alex_lacamoire": [FACES / "video" / "alex-lacamoire.png"],
-}
-DEFAULT_PROBE = FACES / "probe"
-DEFAULT_CLASSROOM = FACES / "classroom"
-DEFAULT_PROBE_ENROLL = FACES / "enroll"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 # What static/js/session.js sends: frames at most 640 px wide, JPEG at quality 0.85.
@@ -65,7 +57,7 @@ Progress = Callable[[str], None]
 class RecognizerFactory(Protocol):
     """Makes the recognizer the websocket uses (`attendance.live.recognizer`), so its settings are the app's."""
 
-    def __call__(self, *, engine: FaceEngine, gallery: Gallery) -> LiveRecognizer: ...
+    def __call__(self, *, engine: FaceModels, gallery: Gallery) -> LiveRecognizer: ...
 
 
 class BenchmarkError(ValueError):
@@ -108,13 +100,19 @@ def folder_photos(folder: Path) -> dict[str, list[Path]]:
 
 def read_image(path: Path) -> np.ndarray:
     try:
-        return decode_image(path.read_bytes(), max_bytes=settings.PHOTO_MAX_BYTES, max_pixels=settings.PHOTO_MAX_PIXELS)
+        return photo_decode(path.read_bytes())
     except (OSError, ImageRejected) as exc:
         raise BenchmarkError(f"{path}: {exc}") from exc
 
 
 def build_gallery(
-    *, engine: FaceEngine, people: dict[str, list[Path]], size: int, seed: int, root: Path | None = None
+    *,
+    engine: FaceEngine,
+    people: dict[str, list[Path]],
+    rule: EnrolmentRule,
+    size: int,
+    seed: int,
+    root: Path | None = None,
 ) -> Enrolled:
     """Enrol each photo as the app does (its one clear face, or rejected), then pad with distractors.
 
@@ -129,7 +127,7 @@ def build_gallery(
         for path in photos:
             image = read_image(path)
             faces = engine.detect(image)
-            reason = enrolment_rejection(faces)
+            reason = enrolment_face(faces, rule)[1]
             if reason:
                 rejected[str(path.relative_to(root) if root else path)] = reason
                 continue
@@ -422,7 +420,7 @@ def bench_video(
         naive.process(decode_frame(data))
 
     timed = _TimedEngine(engine)
-    recognizer = make_recognizer(engine=cast(FaceEngine, timed), gallery=enrolled.gallery)
+    recognizer = make_recognizer(engine=timed, gallery=enrolled.gallery)
     ours, theirs = Timings(), Timings()
     ours_seen: list[list[Seen]] = []
     naive_seen: list[list[Seen]] = []
@@ -461,7 +459,7 @@ def bench_photos(*, engine: FaceEngine, photos: list[Path], enrolled: Enrolled, 
     datas = [path.read_bytes() for path in photos]
 
     def decode(data: bytes) -> np.ndarray:
-        return decode_image(data, max_bytes=settings.PHOTO_MAX_BYTES, max_pixels=settings.PHOTO_MAX_PIXELS)
+        return photo_decode(data)
 
     progress(f"Photos: warming up, then timing {len(photos)} photo(s)")
     identify_faces(engine=engine, image=decode(datas[0]), gallery=enrolled.gallery)
@@ -507,16 +505,20 @@ def run_benchmark(
     *,
     engine: FaceEngine,
     make_recognizer: RecognizerFactory,
-    video: Path = DEFAULT_VIDEO,
-    enroll: Path | None = None,
-    probe: Path | None = DEFAULT_PROBE,
-    probe_enroll: Path = DEFAULT_PROBE_ENROLL,
+    rule: EnrolmentRule,
+    video: Path,
+    people: dict[str, list[Path]],
+    people_root: Path,
+    probe: Path | None,
+    probe_enroll: Path,
     max_frames: int | None = None,
     gallery_size: int = 1000,
     seed: int = 0,
     progress: Progress = lambda message: None,
 ) -> dict[str, Any]:
-    """The whole benchmark as a JSON-ready dict (see the module docstring); `probe=None` skips photos."""
+    """The whole benchmark as a JSON-ready dict (see the module docstring): `people` (photos per
+    person, paths under `people_root`) enrolled with `rule` and looked for in `video`, then the
+    photos of `probe` among the people of `probe_enroll`; `probe=None` skips photos."""
     import torch
 
     load_before = os.getloadavg()
@@ -524,9 +526,8 @@ def run_benchmark(
     frames = read_frames(video, max_frames=max_frames)
     height, width = decode_frame(frames[0]).shape[:2]
 
-    people = folder_photos(enroll) if enroll else DEFAULT_VIDEO_ENROLL
     progress(f"Enrolling {len(people)} people, padding the gallery to {gallery_size} embeddings")
-    enrolled = build_gallery(engine=engine, people=people, size=gallery_size, seed=seed, root=enroll or FACES)
+    enrolled = build_gallery(engine=engine, people=people, rule=rule, size=gallery_size, seed=seed, root=people_root)
     video_result = bench_video(
         engine=engine, make_recognizer=make_recognizer, frames=frames, enrolled=enrolled, progress=progress
     )
@@ -559,7 +560,12 @@ def run_benchmark(
         if not photos:
             raise BenchmarkError(f"{probe}: no photos.")
         photo_enrolled = build_gallery(
-            engine=engine, people=folder_photos(probe_enroll), size=gallery_size, seed=seed, root=probe_enroll
+            engine=engine,
+            people=folder_photos(probe_enroll),
+            rule=rule,
+            size=gallery_size,
+            seed=seed,
+            root=probe_enroll,
         )
         result["photos"] = bench_photos(engine=engine, photos=photos, enrolled=photo_enrolled, progress=progress)
     result["settings"] = {

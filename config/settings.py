@@ -108,11 +108,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "attendance.security.SecurityHeadersMiddleware",
+    "config.security.SecurityHeadersMiddleware",
 ]
 
-ROOT_URLCONF = "attendance.urls"
-ASGI_APPLICATION = "attendance.asgi.application"
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -339,7 +339,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # it must exceed the longest task (the time limit) or a slow task would run twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Run by `celery -A attendance beat` (one scheduler process); in the embedded eager mode there is
+# Run by `celery -A config beat` (one scheduler process); in the embedded eager mode there is
 # no scheduler.
 CELERY_BEAT_SCHEDULE = {
     "photos-requeue-stale": {
@@ -385,7 +385,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "EXCEPTION_HANDLER": "attendance.api.exception_handler",
+    "EXCEPTION_HANDLER": "config.web.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Class attendance API",

@@ -21,18 +21,14 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rows = list(
-            StudentPhoto.objects.filter(status=StudentPhoto.Status.READY)
-            .exclude(embedding=None)
-            .values_list("student_id", "embedding", "embedding_model")
-        )
+        rows = list(StudentPhoto.objects.recognisable().values_list("student_id", "embedding", "embedding_model"))
         models = {model for _, _, model in rows}
         if len(models) > 1:
             raise CommandError(f"Photos were embedded by several models ({', '.join(sorted(models))}); re-embed first.")
         if len({student for student, _, _ in rows}) < 2:
             raise CommandError("At least two students with ready photos are needed.")
         labels = [student for student, _, _ in rows]
-        embeddings = np.stack([np.frombuffer(bytes(blob or b""), dtype=np.float32) for _, blob, _ in rows])
+        embeddings = np.stack([StudentPhoto.decode_embedding(blob) for _, blob, _ in rows])
         result = calibrate(labels, embeddings, THRESHOLDS)
         self.stdout.write(
             f"{len(rows)} photos of {len(set(labels))} students: {len(result.same_person)} same-student pairs, "

@@ -6,19 +6,25 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from attendance.live import recognizer
-from recognition.benchmark import (
-    DEFAULT_CLASSROOM,
-    DEFAULT_PROBE,
-    DEFAULT_PROBE_ENROLL,
-    DEFAULT_VIDEO,
-    BenchmarkError,
-    run_benchmark,
-)
-from recognition.classroom_benchmark import run_classroom_benchmark
+from benchmarks.classroom import run_classroom_benchmark
+from benchmarks.video import BenchmarkError, folder_photos, run_benchmark
 from recognition.engine import FaceModelUnavailable, get_engine
+from students.services import enrolment_rule
+
+# The shared samples beside the repository (see DEVELOPERS.md); every path can be given instead.
+FACES = Path(settings.BASE_DIR).parent / "shared" / "faces"
+DEFAULT_VIDEO = FACES / "video" / "short_hamilton_clip.mp4"
+DEFAULT_VIDEO_PEOPLE = {
+    "lin_manuel_miranda": [FACES / "video" / "lin-manuel-miranda.png"],
+    "alex_lacamoire": [FACES / "video" / "alex-lacamoire.png"],
+}
+DEFAULT_PROBE = FACES / "probe"
+DEFAULT_CLASSROOM = FACES / "classroom"
+DEFAULT_PROBE_ENROLL = FACES / "enroll"
 
 
 class Command(BaseCommand):
@@ -78,6 +84,7 @@ class Command(BaseCommand):
                 result["classroom"] = run_classroom_benchmark(
                     engine=get_engine(),
                     make_recognizer=recognizer,
+                    rule=enrolment_rule(),
                     classroom=options["classroom"],
                     resolutions=resolutions,
                     seconds=options["classroom_seconds"],
@@ -91,8 +98,10 @@ class Command(BaseCommand):
         return run_benchmark(
             engine=get_engine(),
             make_recognizer=recognizer,
+            rule=enrolment_rule(),
             video=options["video"],
-            enroll=options["enroll"],
+            people=folder_photos(options["enroll"]) if options["enroll"] else DEFAULT_VIDEO_PEOPLE,
+            people_root=options["enroll"] or FACES,
             probe=None if options["no_photos"] else options["probe"],
             probe_enroll=options["probe_enroll"],
             max_frames=options["max_frames"],

@@ -1,0 +1,128 @@
+"""Admin for students: upload one or many photos on a student's page, record or withdraw consent.
+
+The student list filters by course (enrolments not ended) and by whether a student has a
+recognisable photo, which the course list links to.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from attendance.models import Course, Enrollment
+from students.admin import PhotoFilesField, ReadyPhotoFilter, StudentPhotoInline
+from students.consent import student_record_consent, student_withdraw_consent
+from students.models import Student, StudentPhoto
+from students.services import photo_create
+
+
+def _count(photos: QuerySet[StudentPhoto]) -> Coalesce:
+    return Coalesce(Subquery(photos.values("student").annotate(n=Count("pk")).values("n")), 0)
+
+
+class StudentAdminForm(forms.ModelForm):
+    new_photos = PhotoFilesField(
+        required=False,
+        label="Add photos",
+        help_text="One or more photos of this student alone, face clearly visible (JPEG, PNG or WebP). "
+        "Each is checked for exactly one clear face in the background.",
+    )
+
+    class Meta:
+        model = Student
+        fields = ["student_number", "first_name", "last_name", "email", "is_active", "consent_given_at"]
+
+
+class EnrolledInFilter(admin.SimpleListFilter):
+    """Students with an enrolment in the course that has not ended (it may start later)."""
+
+    title = "enrolled in"
+    parameter_name = "enrolled_in"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(pk), code) for pk, code in Course.objects.values_list("pk", "code")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Student]) -> QuerySet[Student]:
+        value = self.value()
+        if not value or not value.isdigit():
+            return queryset
+        enrolments = Enrollment.objects.not_ended(timezone.localdate()).filter(course_id=int(value))
+        return queryset.filter(pk__in=enrolments.values("student_id"))
+
+
+@admin.register(Student)
+class StudentAdmin(admin.ModelAdmin):
+    form = StudentAdminForm
+    inlines = [StudentPhotoInline]
+    list_display = ["student_number", "last_name", "first_name", "email", "is_active", "has_consent", "ready_photos"]
+    list_filter = ("is_active", ("consent_given_at", admin.EmptyFieldListFilter), ReadyPhotoFilter, EnrolledInFilter)
+    search_fields = ["student_number", "first_name", "last_name", "email"]
+    fieldsets = (
+        (None, {"fields": ("student_number", "first_name", "last_name", "email", "is_active")}),
+        ("Consent", {"fields": ("consent_given_at",)}),
+        ("Photos", {"fields": ("new_photos",)}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Student]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(ready_count=_count(StudentPhoto.objects.recognisable().filter(student=OuterRef("pk"))))
+        )
+
+    @admin.display(boolean=True, description="Consent", ordering="consent_given_at")
+    def has_consent(self, student: Student) -> bool:
+        return student.consent_given_at is not None
+
+    @admin.display(description="Ready photos", ordering="ready_count")
+    def ready_photos(self, student: Student) -> int:
+        return student.ready_count  # type: ignore[attr-defined]
+
+    actions = ["record_consent", "withdraw_consent"]
+
+    def save_model(self, request: HttpRequest, obj: Student, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if "consent_given_at" not in form.changed_data:
+            return
+        # Consent edited by hand goes through the same services as the actions.
+        if obj.consent_given_at is None:
+            student_withdraw_consent(student=obj)
+        else:
+            student_record_consent(student=obj)
+
+    @admin.action(description="Record consent to face recognition (and check their photos again)")
+    def record_consent(self, request: HttpRequest, queryset: QuerySet[Student]) -> None:
+        for student in queryset:
+            student_record_consent(student=student)
+        messages.info(request, f"Consent recorded for {queryset.count()} student(s).")
+
+    @admin.action(description="Withdraw consent: delete their photos and embeddings")
+    def withdraw_consent(self, request: HttpRequest, queryset: QuerySet[Student]) -> None:
+        deleted = sum(student_withdraw_consent(student=student) for student in queryset)
+        messages.info(request, f"Consent withdrawn for {queryset.count()} student(s); {deleted} photo(s) deleted.")
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        created = 0
+        for data in form.cleaned_data.get("new_photos") or []:
+            _, was_created = photo_create(student=form.instance, data=data, uploaded_by=cast(User, request.user))
+            created += was_created
+        if created:
+            messages.info(request, f"{created} photo(s) uploaded; each is checked for a face in the background.")
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = super().render_change_form(request, context, *args, **kwargs)
+        # A form sent back with errors is a bad request, so that scripts and tests can tell.
+        if request.method == "POST" and context["adminform"].form.errors and isinstance(response, TemplateResponse):
+            response.status_code = 400
+        return response

@@ -1,0 +1,40 @@
+"""Web plumbing every app may use: the one exception type services raise, the REST API's handler
+for it, and the API permissions shared by the apps' resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions, permissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApplicationError(Exception):
+    """A request the app understood but cannot carry out, with a message for a person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, with an ApplicationError answered as a 400 carrying its message."""
+    if isinstance(exc, ApplicationError):
+        exc = exceptions.ValidationError({"detail": exc.message})
+    return drf_exception_handler(exc, context)
+
+
+class IsStaffOrReadOnly(permissions.BasePermission):
+    """Staff change; everybody else only reads (what their queryset lets them see)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return request.method in permissions.SAFE_METHODS or bool(request.user and request.user.is_staff)
+
+
+class IsStaffToDelete(permissions.BasePermission):
+    """Only staff delete: deleting a session also deletes its records and their audit trail."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return request.method != "DELETE" or bool(request.user and request.user.is_staff)
