@@ -84,7 +84,7 @@ class Enrolled:
 
 
 def folder_photos(folder: Path) -> dict[str, list[Path]]:
-    """{person: photos} from a folder with one sub-folder per person (as `enroll_folder` reads it)."""
+    """{person: photos} from a folder with one sub-folder per person (as `enrol_folder` reads it)."""
     if not folder.is_dir():
         raise BenchmarkError(f"{folder} is not a folder.")
     people = {

@@ -1,8 +1,8 @@
 """Enrolment: storing student photos and turning each into a face embedding.
 
-Every way in (admin, REST API, `enroll_folder`) calls `photo_create`, which checks the bytes,
+Every way in (admin, REST API, `enrol_folder`) calls `photo_create`, which checks the bytes,
 stores the photo as `pending` and queues `photo_embed_task` once the transaction commits. The task
-calls `photo_enroll`, which accepts a photo with exactly one clear face and stores its embedding,
+calls `photo_enrol`, which accepts a photo with exactly one clear face and stores its embedding,
 or rejects it with a reason an admin can act on. With REQUIRE_CONSENT no face of a student without
 recorded consent is even detected: the photo is rejected until consent is recorded.
 """
@@ -126,7 +126,7 @@ def photos_requeue_other_model(*, model_id: str) -> int:
     return count
 
 
-def photo_enroll(*, photo: StudentPhoto) -> StudentPhoto:
+def photo_enrol(*, photo: StudentPhoto) -> StudentPhoto:
     """Detect the one face in a pending photo and store its embedding, or reject the photo.
 
     Idempotent: a photo that is no longer pending is returned unchanged, and the final write

@@ -28,7 +28,7 @@ def photo_embed_task(photo_id: int) -> str:
     if photo is None:
         return "deleted"
     try:
-        return services.photo_enroll(photo=photo).status
+        return services.photo_enrol(photo=photo).status
     except StudentPhoto.DoesNotExist:
         # Deleted while its face was being embedded (consent withdrawn, student deleted).
         return "deleted"

@@ -2,7 +2,7 @@
 
 Two classes are used: the two people of the shared clip, and the five people of
 ../shared/faces/enroll (students named by their folder: "biden", "obama", ...), enrolled with the
-`enroll_folder` command.
+`enrol_folder` command.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ PHOTO_FIELDS = (
 
 @dataclass(frozen=True)
 class Enrolled:
-    """The rows `enroll_folder` left for one folder (embeddings included)."""
+    """The rows `enrol_folder` left for one folder (embeddings included)."""
 
     students: list[dict[str, Any]]
     photos: list[dict[str, Any]]
@@ -125,7 +125,7 @@ def enrolments() -> dict[Path, Enrolled]:
 
 
 def enrol(folder: Path, enrolments: dict[Path, Enrolled]) -> dict[str, Student]:
-    """Enrol DIR/<student number>/<photos> with `enroll_folder`; the students by number.
+    """Enrol DIR/<student number>/<photos> with `enrol_folder`; the students by number.
 
     Every test starts with an empty database; the command runs for the first test of the module
     that needs the folder, and its rows are put back for the next ones rather than computing the
@@ -134,7 +134,7 @@ def enrol(folder: Path, enrolments: dict[Path, Enrolled]) -> dict[str, Student]:
     numbers = sorted(path.name for path in folder.iterdir() if path.is_dir())
     recorded = enrolments.get(folder)
     if recorded is None:
-        call_command("enroll_folder", str(folder), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO())
+        call_command("enrol_folder", str(folder), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO())
         photos = StudentPhoto.objects.filter(student__student_number__in=numbers)
         recorded = Enrolled(
             students=list(Student.objects.filter(student_number__in=numbers).values(*STUDENT_FIELDS)),

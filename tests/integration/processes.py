@@ -177,7 +177,7 @@ def start_celery_worker(*, env: dict[str, str], log_path: Path) -> RunningProces
         "-m",
         "celery",
         "-A",
-        "attendance",
+        "config",
         "worker",
         "--loglevel=INFO",
         "--concurrency=1",

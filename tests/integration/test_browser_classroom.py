@@ -45,9 +45,9 @@ SIZES = {"720p": [1280, 720], "1080p": [1920, 1080]}
 
 @pytest.fixture
 def classroom(transactional_db: None) -> dict[int, Student]:
-    """The 40 classroom students enrolled with consent by `enroll_folder` (in this process), by id."""
+    """The 40 classroom students enrolled with consent by `enrol_folder` (in this process), by id."""
     call_command(
-        "enroll_folder", str(CLASSROOM / "enroll"), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO()
+        "enrol_folder", str(CLASSROOM / "enroll"), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO()
     )
 
     photos = StudentPhoto.objects.values_list("student__student_number", "status")

@@ -60,7 +60,7 @@ PRESENT_WITHIN_SECONDS = 60
 
 @pytest.fixture
 def enrolled(transactional_db: None, tmp_path: Path) -> dict[str, Student]:
-    """The six people enrolled with consent by `enroll_folder` (in this process), by student number."""
+    """The six people enrolled with consent by `enrol_folder` (in this process), by student number."""
     folder = tmp_path / "enrol"
     # One photo each is enough here, and each costs the test a second or two.
     for person in sorted((FACES / "enroll").iterdir()):
@@ -74,7 +74,7 @@ def enrolled(transactional_db: None, tmp_path: Path) -> dict[str, Student]:
         writer.writerow(["number", "first_name", "last_name", "email"])
         writer.writerows([number, first, last, ""] for number, (first, last) in PEOPLE.items())
 
-    call_command("enroll_folder", str(folder), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO())
+    call_command("enrol_folder", str(folder), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO())
 
     photos = StudentPhoto.objects.values_list("student__student_number", "status")
     assert {number for number, _ in photos} == set(PEOPLE)

@@ -1,4 +1,4 @@
-"""Who is in each real photo: the five people of ../shared/faces/enroll/ enrolled with `enroll_folder`,
+"""Who is in each real photo: the five people of ../shared/faces/enroll/ enrolled with `enrol_folder`,
 then `identify` run on the photos whose expected people are in manifest.json.
 
 Enrolment runs once for this module (it costs a few seconds of inference) and is committed, so
@@ -58,7 +58,7 @@ def enrolled(
     """The five people enrolled (folder names as student numbers); {student number: id}."""
     with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media")):
         call_command(
-            "enroll_folder", str(FACES / "enroll"), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO()
+            "enrol_folder", str(FACES / "enroll"), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO()
         )
         yield dict(Student.objects.values_list("student_number", "pk"))
         Student.objects.all().delete()

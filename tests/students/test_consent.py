@@ -23,7 +23,7 @@ from recognition.engine import get_engine
 from students.consent import student_record_consent
 from students.models import Student, StudentPhoto
 from students.selectors import gallery_for
-from students.services import CONSENT_MISSING, photo_create, photo_enroll
+from students.services import CONSENT_MISSING, photo_create, photo_enrol
 from tests.attendance.builders import open_session_with
 from tests.faces import face_bytes
 from tests.students.builders import files_under
@@ -41,7 +41,7 @@ def enrolled(student: Student, relative: str = OBAMA) -> StudentPhoto:
     """A photo of the student, stored and put through the enrolment the background task runs."""
     photo, created = photo_create(student=student, data=face_bytes(relative))
     assert created
-    return photo_enroll(photo=photo)
+    return photo_enrol(photo=photo)
 
 
 # --- No embedding without consent ---------------------------------------------------------------
@@ -65,7 +65,7 @@ def test_consent_withdrawn_after_the_upload_is_checked_when_the_task_runs(studen
     photo, _ = photo_create(student=student, data=face_bytes(OBAMA))
     Student.objects.filter(pk=student.pk).update(consent_given_at=None)
 
-    photo = photo_enroll(photo=photo)  # `photo.student` still says consent was given
+    photo = photo_enrol(photo=photo)  # `photo.student` still says consent was given
 
     assert (photo.status, photo.reason) == (StudentPhoto.Status.REJECTED, CONSENT_REASON)
     assert photo.embedding is None
@@ -76,7 +76,7 @@ def test_recording_consent_embeds_the_photos_rejected_for_the_lack_of_it(
 ) -> None:
     waiting = enrolled(unconsented)
     other = photo_create(student=unconsented, data=face_bytes("probe/two_people.jpg"))[0]
-    photo_enroll(photo=other)
+    photo_enrol(photo=other)
 
     with django_capture_on_commit_callbacks(execute=True) as queued:
         student_record_consent(student=unconsented)

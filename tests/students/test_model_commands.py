@@ -13,7 +13,7 @@ from pytest_django.fixtures import Settings
 from recognition.engine import get_engine, onnx_cache_key
 from recognition.onnx_embedder import cached_embedder_path
 from students.models import Student, StudentPhoto
-from students.services import photo_create, photo_enroll
+from students.services import photo_create, photo_enrol
 from tests.faces import FACES
 
 CLASSROOM_ENROL = FACES / "classroom" / "enroll"
@@ -22,7 +22,7 @@ CLASSROOM_ENROL = FACES / "classroom" / "enroll"
 def enrolled(number: str, *, consent: bool = True) -> StudentPhoto:
     student = Student.objects.create(student_number=number, consent_given_at=timezone.now() if consent else None)
     photo, _ = photo_create(student=student, data=(CLASSROOM_ENROL / number / "01.jpg").read_bytes())
-    return photo_enroll(photo=photo)
+    return photo_enrol(photo=photo)
 
 
 def test_reembed_photos_computes_again_only_the_photos_of_another_model(transactional_db: None) -> None:

@@ -30,7 +30,7 @@ from attendance.services import attendance_set_status
 from students.consent import student_withdraw_consent
 from students.models import Student, StudentPhoto
 from students.selectors import gallery_for
-from students.services import CONSENT_MISSING, photo_create, photo_enroll
+from students.services import CONSENT_MISSING, photo_create, photo_enrol
 from tests.attendance.test_consumers import joined, photo_frame, send_frames
 from tests.faces import face_bytes
 from tests.students.builders import files_under
@@ -44,7 +44,7 @@ def enrolled(student: Student, relative: str) -> StudentPhoto:
     photo, created = photo_create(student=student, data=face_bytes(relative))
     assert created
     if relative not in RECORDED:
-        photo = photo_enroll(photo=photo)
+        photo = photo_enrol(photo=photo)
         assert photo.status == StudentPhoto.Status.READY, photo.reason
         RECORDED[relative] = {field: getattr(photo, field) for field in RESULT_FIELDS}
         RECORDED[relative]["embedding"] = bytes(photo.embedding or b"")
@@ -325,7 +325,7 @@ def test_export_holds_the_records_and_photo_metadata_but_no_biometric_data(
 ) -> None:
     attendance_set_status(session=open_session, student=student, status="excused", changed_by=teacher, note="Ill")
     rejected, _ = photo_create(student=student, data=face_bytes("probe/two_people.jpg"))
-    photo_enroll(photo=rejected)
+    photo_enrol(photo=rejected)
     out = io.StringIO()
 
     call_command("export_student_data", "S001", stdout=out)

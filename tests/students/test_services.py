@@ -15,7 +15,7 @@ from students.consent import student_record_consent
 from students.models import Student, StudentPhoto
 from students.services import (
     photo_create,
-    photo_enroll,
+    photo_enrol,
     photo_requeue,
     student_get_or_create,
 )
@@ -46,7 +46,7 @@ def enrol(student: Student) -> Enrol:
     def enrol(data: bytes) -> StudentPhoto:
         photo, created = photo_create(student=student, data=data)
         assert created
-        return photo_enroll(photo=photo)
+        return photo_enrol(photo=photo)
 
     return enrol
 
@@ -216,7 +216,7 @@ def test_enrol_is_idempotent(enrol: Enrol) -> None:
     photo = enrol(face_bytes("enroll/obama/obama.jpg"))
     finished = (photo.status, photo.processed_at, bytes(photo.embedding or b""))
 
-    again = photo_enroll(photo=photo)
+    again = photo_enrol(photo=photo)
 
     assert (again.status, again.processed_at, bytes(again.embedding or b"")) == finished
 
@@ -225,7 +225,7 @@ def test_a_missing_file_fails_with_a_reason(student: Student) -> None:
     photo, _ = photo_create(student=student, data=face_bytes("enroll/obama/obama.jpg"))
     Path(photo.image.path).unlink()
 
-    photo = photo_enroll(photo=photo)
+    photo = photo_enrol(photo=photo)
 
     assert photo.status == StudentPhoto.Status.FAILED
     assert photo.reason == "The image file is missing; upload it again."
@@ -235,7 +235,7 @@ def test_a_stored_file_that_is_no_longer_an_image_is_rejected(student: Student) 
     photo, _ = photo_create(student=student, data=face_bytes("enroll/obama/obama.jpg"))
     Path(photo.image.path).write_bytes(b"overwritten")
 
-    photo = photo_enroll(photo=photo)
+    photo = photo_enrol(photo=photo)
 
     assert photo.status == StudentPhoto.Status.REJECTED
     assert photo.reason == "The file is not a JPEG, PNG or WebP image."

@@ -1,4 +1,4 @@
-"""`enroll_folder` on real photos. The command waits for the embeddings, so these tests commit
+"""`enrol_folder` on real photos. The command waits for the embeddings, so these tests commit
 (transactional_db): the embedding task then runs in-process as soon as each photo is stored."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ CONSENT = "Consent to face recognition is not recorded for this student; record 
 def enrol_folder(folder: Path, *options: str) -> tuple[str, str]:
     """Run the command; (stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
-    call_command("enroll_folder", str(folder), *options, stdout=out, stderr=err)
+    call_command("enrol_folder", str(folder), *options, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
 
 
