@@ -7,6 +7,12 @@ whole `roster` on connect, and answers bad input with `error` while the connecti
 Frames that arrive while one is being processed are dropped, never queued. A user may have
 WEBSOCKET_MAX_CONNECTIONS_PER_USER connections open at once (attendance/connections.py); each
 connection's recognition is its `LiveSession` (attendance/live_session.py).
+
+Every connection is accepted, then closed with its code if refused: a refusal at the handshake
+reaches the browser as 1006, without its reason. Whether the user may still watch the session
+(`live.access`) is checked again when their rights, their Django session or the class session
+change (attendance/receivers.py), every WEBSOCKET_RECHECK_SECONDS, and before frames mark anybody;
+once it fails, the page is closed with the code and gets nothing more.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from attendance import live
-from attendance.channels import session_group
+from attendance.channels import session_group, user_group
 from attendance.connections import connection_slot_release, connection_slot_take
 from attendance.live_session import LiveSession
+from attendance.models import ClassSession
 from recognition.engine import FaceModelUnavailable
 from recognition.images import ImageRejected
 
@@ -35,46 +42,66 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_OPEN = 4409
 CLOSE_TOO_MANY = 4429
+# The right could not be checked (the database failed): the page reconnects.
+CLOSE_SERVER_ERROR = 1011
+
+
+def close_code(access: str) -> int:
+    """The close code for a `live.access` answer other than "open"."""
+    return {live.UNAUTHENTICATED: CLOSE_UNAUTHENTICATED, live.FORBIDDEN: CLOSE_FORBIDDEN}.get(access, CLOSE_NOT_OPEN)
 
 
 class SessionConsumer(AsyncJsonWebsocketConsumer):
     session_id: int
+    viewer: live.Viewer
     live_session: LiveSession
     busy: bool
+    closing: bool
     counted_user_id: int | None
+    joined_groups: list[str]
+    recheck_task: asyncio.Future[None] | None
 
     async def connect(self) -> None:
-        user = self.scope["user"]
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
+        self.viewer = live.Viewer(session_key=self.scope["session"].session_key, user_id=self.scope["user"].pk)
         self.live_session = LiveSession(self.session_id)
         self.busy = False
+        self.closing = False
         self.dropped = 0
         self.counted_user_id = None
-        if not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        state = await database_sync_to_async(live.session_state_for)(user=user, session_id=self.session_id)
-        if state is None:
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        if state != "open":
-            await self.close(code=CLOSE_NOT_OPEN)
-            return
-        if not await sync_to_async(connection_slot_take)(user.pk):
-            await self.close(code=CLOSE_TOO_MANY)
-            return
-        self.counted_user_id = user.pk
-        await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
+        self.joined_groups = []
+        self.recheck_task = None
         await self.accept()
+        if self.viewer.user_id is not None:
+            # Joined before the check: a right taken away meanwhile still closes the page.
+            await self.join(user_group(self.viewer.user_id))
+        access = await database_sync_to_async(live.access)(viewer=self.viewer, session_id=self.session_id)
+        if access != ClassSession.State.OPEN:
+            await self.end(close_code(access))
+            return
+        user_id = self.scope["user"].pk
+        if not await sync_to_async(connection_slot_take)(user_id):
+            await self.end(CLOSE_TOO_MANY)
+            return
+        self.counted_user_id = user_id
+        await self.join(session_group(self.session_id))
         await self.send_json(await database_sync_to_async(live.roster_message)(session_id=self.session_id))
+        self.recheck_task = asyncio.ensure_future(self.recheck_every())
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
+            recheck_task = getattr(self, "recheck_task", None)
+            if recheck_task is not None:
+                recheck_task.cancel()
             # Also when the consumer dies of an exception (disconnect() then never runs): a slot
             # left taken would lock the teacher out until the count expires.
             await self.release_slot()
+
+    async def join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.joined_groups.append(group)
 
     async def release_slot(self) -> None:
         user_id = getattr(self, "counted_user_id", None)
@@ -84,9 +111,49 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.release_slot()
-        await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
+        for group in self.joined_groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def end(self, code: int) -> None:
+        """Close with `code`; from then on nothing is sent or recorded on this connection."""
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code)
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        # The one way out to the page: a page closed because its rights are gone gets no more
+        # names, statuses or notes, also from a frame or an event already under way.
+        if not self.closing:
+            await super().send_json(content, close=close)
+
+    async def recheck(self) -> None:
+        try:
+            access = await database_sync_to_async(live.access)(viewer=self.viewer, session_id=self.session_id)
+        except Exception:
+            logger.exception("Could not check the rights of a live page of session %s", self.session_id)
+            await self.end(CLOSE_SERVER_ERROR)
+            return
+        # A session that stopped being open closes its pages itself, after its last events (the
+        # `session` event); its frames mark nobody meanwhile (AccessLost).
+        if access in (live.UNAUTHENTICATED, live.FORBIDDEN):
+            await self.end(close_code(access))
+
+    async def recheck_every(self) -> None:
+        # Also catches what no signal reports: queryset updates, sessions flushed or expired.
+        while not self.closing:
+            await asyncio.sleep(settings.WEBSOCKET_RECHECK_SECONDS)
+            await self.recheck()
+
+    async def access_recheck(self, event: dict[str, Any]) -> None:
+        """The user's rights or their Django session changed (attendance/receivers.py)."""
+        if self.viewer.session_key is not None and event.get("ended_session_key") == self.viewer.session_key:
+            await self.end(CLOSE_UNAUTHENTICATED)
+        else:
+            await self.recheck()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
         if bytes_data is not None:
             if self.busy:
                 self.dropped += 1
@@ -115,9 +182,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 limit_kib = settings.FRAME_MAX_BYTES // 1024
                 await self.send_error(f"The frame is {len(data) // 1024} KiB; the limit is {limit_kib} KiB.")
                 return
-            answer = await self.live_session.process_frame(data)
+            answer = await self.live_session.process_frame(data, viewer=self.viewer)
             # Counted until the answer is sent: frames that arrived while this one was processed.
             await self.send_json({**answer, "dropped": self.dropped})
+        except live.AccessLost as exc:
+            await self.end(close_code(exc.access))
         except ImageRejected as exc:
             await self.send_error(str(exc))
         except FaceModelUnavailable as exc:
@@ -133,7 +202,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def session_event(self, event: dict[str, Any]) -> None:
         await self.send_json(event["message"])
         if event["message"].get("type") == "session" and event["message"].get("state") != "open":
-            await self.close(code=CLOSE_NOT_OPEN)
+            await self.end(CLOSE_NOT_OPEN)
 
     async def send_error(self, message: str) -> None:
         await self.send_json({"type": "error", "message": message})

@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from attendance.models import Course, Enrollment
+from attendance.models import Course, Enrollment, validate_supported_date
 from config.web import ApplicationError
 from students.models import Student
 
@@ -278,9 +279,14 @@ def _date(values: dict[str, str], column: str, line: int) -> datetime.date | Lin
     label = column.replace("_", " ")
     if _DATE.fullmatch(raw):
         try:
-            return datetime.date.fromisoformat(raw)
+            day = datetime.date.fromisoformat(raw)
+            validate_supported_date(day)
+        except ValidationError as exc:
+            return LineError(line, f"The {label} {_shown(raw)}: {exc.messages[0]}")
         except ValueError:
             pass
+        else:
+            return day
     return LineError(line, f"The {label} {_shown(raw)} is not a date in the form YYYY-MM-DD.")
 
 

@@ -6,9 +6,14 @@ The consumer (attendance/consumers.py) and its connection's `LiveSession`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
 
 from attendance.models import ClassSession
 from attendance.selectors import session_for, session_roster, session_students
@@ -22,13 +27,49 @@ from students.selectors import gallery_fingerprint, gallery_for
 if TYPE_CHECKING:
     import datetime
 
-    from django.contrib.auth.models import AnonymousUser, User
+    from django.contrib.auth.models import User
+
+# Why a viewer may not take attendance, besides the session's state not being "open".
+UNAUTHENTICATED = "unauthenticated"
+FORBIDDEN = "forbidden"
 
 
-def session_state_for(*, user: User | AnonymousUser, session_id: int) -> str | None:
-    """The session's state if the user may watch it, else None."""
+@dataclass(frozen=True)
+class Viewer:
+    """Who opened a live page: the Django session they logged in with, and its user then."""
+
+    session_key: str | None
+    user_id: int | None
+
+
+class AccessLost(Exception):
+    """The viewer may no longer take attendance in the session; `access` says why."""
+
+    def __init__(self, access: str) -> None:
+        super().__init__(access)
+        self.access = access
+
+
+def viewer_user(viewer: Viewer) -> User | AnonymousUser:
+    """The viewer's user as things stand now, as Django's auth middleware would find them:
+    anonymous once their session was logged out, flushed or expired, or the user deactivated,
+    deleted or given a new password."""
+    if viewer.session_key is None or viewer.user_id is None:
+        return AnonymousUser()
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(viewer.session_key)
+    user = auth.get_user(request)
+    return user if user.pk == viewer.user_id else AnonymousUser()
+
+
+def access(*, viewer: Viewer, session_id: int) -> str:
+    """The session's state if the viewer may watch it now ("open": they may take attendance),
+    else UNAUTHENTICATED or FORBIDDEN (also for a session that does not exist)."""
+    user = viewer_user(viewer)
+    if not user.is_authenticated:
+        return UNAUTHENTICATED
     session = session_for(user=user, session_id=session_id)
-    return session.state if session else None
+    return session.state if session else FORBIDDEN
 
 
 def roster_message(*, session_id: int) -> dict[str, Any]:
@@ -84,8 +125,14 @@ def recognizer(*, engine: FaceModels, gallery: Gallery) -> LiveRecognizer:
 
 
 def record_sightings(
-    *, session_id: int, faces: list[LiveFace], student_ids: list[int], seen_at: datetime.datetime
+    *, viewer: Viewer, session_id: int, faces: list[LiveFace], student_ids: list[int], seen_at: datetime.datetime
 ) -> None:
+    """Mark the students seen, if the viewer still may (else AccessLost, and nobody is marked)."""
+    # Checked here too, not only on the page's re-checks: a frame must not mark anybody in the
+    # moment between a right being taken away and the page being closed.
+    now = access(viewer=viewer, session_id=session_id)
+    if now != ClassSession.State.OPEN:
+        raise AccessLost(now)
     distances = {face.student_id: face.distance for face in faces if face.student_id is not None}
     for student_id in student_ids:
         attendance_record_sighting(

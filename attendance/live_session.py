@@ -2,9 +2,10 @@
 
 The consumer (attendance/consumers.py) speaks the websocket protocol and hands each frame to its
 connection's `LiveSession`, which decodes it, recognises the faces, reports confirmed students to
-the attendance records and returns the `frame` answer. The gallery is rebuilt whenever its
-fingerprint changes (a photo ready or deleted, a student deactivated or withdrawing consent, the
-course's students changing), checked at most every GALLERY_REFRESH_SECONDS.
+the attendance records (while the page's viewer still may: else `live.AccessLost`) and returns the
+`frame` answer. The gallery is rebuilt whenever its fingerprint changes (a photo ready or deleted,
+a student deactivated or withdrawing consent, the course's students changing), checked at most
+every GALLERY_REFRESH_SECONDS.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ class LiveSession:
         self.gallery_checked_at = 0.0
         self.names: dict[int, str] = {}
 
-    async def process_frame(self, data: bytes) -> dict[str, Any]:
-        """The `frame` answer to one webcam frame (raises ImageRejected or FaceModelUnavailable)."""
+    async def process_frame(self, data: bytes, *, viewer: live.Viewer) -> dict[str, Any]:
+        """The `frame` answer to one webcam frame of `viewer` (raises ImageRejected,
+        FaceModelUnavailable, or AccessLost if the viewer may no longer mark anybody)."""
         started = time.perf_counter()
         # Decoded first: a bad frame is answered without waiting for the models to load.
         image = await run_inference(decode_frame, data)
@@ -43,7 +45,11 @@ class LiveSession:
         )
         if confirmed or seen_again:
             await database_sync_to_async(live.record_sightings)(
-                session_id=self.session_id, faces=faces, student_ids=confirmed + seen_again, seen_at=seen_at
+                viewer=viewer,
+                session_id=self.session_id,
+                faces=faces,
+                student_ids=confirmed + seen_again,
+                seen_at=seen_at,
             )
         return live.frame_message(
             faces,

@@ -5,9 +5,25 @@ from __future__ import annotations
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from students.models import Student
+
+# Session dates from outside (forms, the API, report ranges) must fall in these years: far from
+# the ends of Python's dates, so no arithmetic on them or time-zone conversion can overflow.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+LATE_AFTER_MAX_MINUTES = 24 * 60
+
+
+def validate_supported_date(value: datetime.date) -> None:
+    """A date (or date and time) of a session or an enrolment, or a bound of a report range, in the
+    years the app supports (dates far outside them overflow date arithmetic)."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValidationError(
+            f"Dates must be in the years {EARLIEST_YEAR} to {LATEST_YEAR}, not {value.year}.", code="date_range"
+        )
 
 
 class Course(models.Model):
@@ -51,8 +67,8 @@ class Enrollment(models.Model):
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollments")
-    start_date = models.DateField(default=datetime.date.today)
-    end_date = models.DateField(null=True, blank=True)
+    start_date = models.DateField(default=datetime.date.today, validators=[validate_supported_date])
+    end_date = models.DateField(null=True, blank=True, validators=[validate_supported_date])
 
     objects = EnrollmentQuerySet.as_manager()
 
@@ -76,10 +92,12 @@ class ClassSession(models.Model):
         CLOSED = "closed", "Closed"
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="sessions")
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
+    starts_at = models.DateTimeField(validators=[validate_supported_date])
+    ends_at = models.DateTimeField(validators=[validate_supported_date])
     late_after_minutes = models.PositiveIntegerField(
-        default=10, help_text="Students first seen this many minutes after the start are late."
+        default=10,
+        validators=[MaxValueValidator(LATE_AFTER_MAX_MINUTES)],
+        help_text="Students first seen this many minutes after the start are late.",
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED)
 
@@ -155,3 +173,23 @@ class AttendanceChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.student} {self.old_status or '-'} -> {self.new_status} ({self.source})"
+
+
+class SessionChange(models.Model):
+    """Append-only audit trail of a session's times: every change, by whom, from what, to what."""
+
+    session = models.ForeignKey(ClassSession, on_delete=models.CASCADE, related_name="time_changes")
+    old_starts_at = models.DateTimeField()
+    old_ends_at = models.DateTimeField()
+    new_starts_at = models.DateTimeField()
+    new_ends_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.session}: {self.old_starts_at:%Y-%m-%d %H:%M} -> {self.new_starts_at:%Y-%m-%d %H:%M}"

@@ -26,6 +26,8 @@ def photo_image(request: HttpRequest, photo_id: int) -> HttpResponseBase:
     photo = get_object_or_404(StudentPhoto, pk=photo_id)
     if not students_for(user=request.user).filter(pk=photo.student_id).exists():
         raise Http404("No such photo.")
+    if not photo.image.name:
+        raise Http404("The photo's file was deleted: a rejected photo is kept only for a while.")
     try:
         handle = photo.image.open("rb")
     except FileNotFoundError:

@@ -2,6 +2,8 @@
 
 Inactive students' photos and embeddings are purged after PHOTO_RETENTION_DAYS by
 `manage.py purge_inactive_photos`; withdrawing consent (students/consent.py) deletes them at once.
+The files of rejected photos, and of photos of students without consent, are deleted sooner, after
+PHOTO_REJECTED_FILE_HOURS (students.services.photos_delete_expired_files).
 """
 
 from __future__ import annotations

@@ -11,12 +11,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from attendance.exports import FORMATS, course_table, export_response, session_table, student_table
+from attendance.models import validate_supported_date
 from attendance.reports import CourseReport, SessionReport, Tally, student_history
 from attendance.selectors import courses_for, session_for, students_for
 
@@ -37,9 +39,14 @@ def _date(request: HttpRequest, name: str) -> datetime.date | None:
     if not value:
         return None
     try:
-        return datetime.date.fromisoformat(value)
+        day = datetime.date.fromisoformat(value)
     except ValueError:
         raise _BadInput(f"{name!r} must be a date like 2025-01-31, not {value!r}.") from None
+    try:
+        validate_supported_date(day)
+    except ValidationError as exc:
+        raise _BadInput(f"{name!r}: {exc.messages[0]}") from None
+    return day
 
 
 def _export_links(request: HttpRequest) -> dict[str, str]:

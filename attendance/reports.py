@@ -116,9 +116,11 @@ def _day_start(day: datetime.date) -> datetime.datetime:
 def _held_between(course: Course, first: datetime.date | None, last: datetime.date | None) -> QuerySet[ClassSession]:
     """Held sessions of the course whose local date is within [first, last] (either may be open)."""
     sessions = course.sessions.filter(state__in=HELD_STATES)
-    if first is not None:
+    # The first and last dates Python knows (an enrolment "until 9999-12-31") bound nothing, and
+    # the day after the last, or the first's midnight in UTC, would overflow.
+    if first is not None and first > datetime.date.min:
         sessions = sessions.filter(starts_at__gte=_day_start(first))
-    if last is not None:
+    if last is not None and last < datetime.date.max:
         sessions = sessions.filter(starts_at__lt=_day_start(last + datetime.timedelta(days=1)))
     return sessions.order_by("starts_at", "pk")
 

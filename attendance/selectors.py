@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -47,6 +49,22 @@ def sessions_for(*, user: User | AnonymousUser) -> QuerySet[ClassSession]:
 def session_for(*, user: User | AnonymousUser, session_id: int) -> ClassSession | None:
     """The session if the user may see and change it, else None (whether or not it exists)."""
     return sessions_for(user=user).filter(pk=session_id).first()
+
+
+def lock_cutoff() -> datetime.datetime:
+    """Sessions that start before this moment, ATTENDANCE_LOCK_DAYS ago, are locked."""
+    return timezone.now() - datetime.timedelta(days=settings.ATTENDANCE_LOCK_DAYS)
+
+
+def session_is_locked(session: ClassSession) -> bool:
+    """The session's records are final: nobody opens it again and no sighting changes it; only
+    staff change its times or correct its records (`may_change_locked`)."""
+    return session.starts_at < lock_cutoff()
+
+
+def may_change_locked(user: User | None) -> bool:
+    """Staff correct locked sessions; teachers, and changes made by nobody in particular, cannot."""
+    return user is not None and user.is_staff
 
 
 def session_students(*, session: ClassSession) -> QuerySet[Student]:

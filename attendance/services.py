@@ -1,8 +1,13 @@
-"""Recording attendance: face sightings, manual corrections, opening and closing sessions.
+"""Recording attendance: face sightings, manual corrections, opening, closing and moving sessions.
 
 Every change is written in a transaction with a row in the append-only audit trail
-(`AttendanceChange`) and broadcast to the session's live pages after it commits. Face recognition
-never overwrites a manual decision.
+(`AttendanceChange`, `SessionChange` for a session's times) and broadcast to the session's live
+pages after it commits. Face recognition never overwrites a manual decision.
+
+A locked session (`selectors.session_is_locked`: it started more than ATTENDANCE_LOCK_DAYS days
+ago) keeps its records: it is not opened again, no sighting changes it, and only staff move it or
+correct its records. Each service reads the lock from the session's row under its row lock, so a
+concurrent change of times cannot slip between the check and the write.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from attendance.channels import broadcast_on_commit
-from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course
-from attendance.selectors import record_fields, session_students
+from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course, SessionChange
+from attendance.selectors import lock_cutoff, may_change_locked, record_fields, session_is_locked, session_students
 from config.web import ApplicationError
 from students.models import Student
 
@@ -63,11 +68,12 @@ def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> Attend
 
     A student already marked by face only gets "last seen" and the best distance updated; a
     manual or imported decision is left alone. Returns the record, or None if nothing applied
-    (the session is not open, or the student does not count in it).
+    (the session is not open or is locked, or the student does not count in it).
     """
     with transaction.atomic():
         session = ClassSession.objects.select_for_update().filter(pk=session_id).first()
-        if session is None or session.state != ClassSession.State.OPEN:
+        # Locked: also a session left open, or opened again before this rule existed.
+        if session is None or session.state != ClassSession.State.OPEN or session_is_locked(session):
             return None
         if not session_students(session=session).filter(pk=sighting.student_id).exists():
             return None
@@ -116,15 +122,14 @@ def attendance_set_status(
     """
     if status not in Status.values:
         raise ApplicationError(f"Unknown status {status!r}; use one of {', '.join(Status.values)}.")
-    locked = session.starts_at < timezone.now() - datetime.timedelta(days=settings.ATTENDANCE_LOCK_DAYS)
-    if locked and not (changed_by is not None and changed_by.is_staff):
-        raise ApplicationError(
-            f"Records of sessions older than {settings.ATTENDANCE_LOCK_DAYS} days are locked; ask an administrator."
-        )
     with transaction.atomic():
         # Lock the session first, as sightings and closing do: the same lock order everywhere
         # means a teacher's mark and a face sighting at the same moment queue instead of deadlocking.
-        ClassSession.objects.select_for_update().filter(pk=session.pk).first()
+        session = ClassSession.objects.select_for_update().select_related("course").get(pk=session.pk)
+        if session_is_locked(session) and not may_change_locked(changed_by):
+            raise ApplicationError(
+                f"Records of sessions older than {settings.ATTENDANCE_LOCK_DAYS} days are locked; ask an administrator."
+            )
         if not session_students(session=session).filter(pk=student.pk).exists():
             raise ApplicationError(f"{student.full_name} is not enrolled in {session.course.code} for this session.")
         record, created = AttendanceRecord.objects.select_for_update().get_or_create(
@@ -152,10 +157,64 @@ def session_start_now(*, course: Course, minutes: int) -> ClassSession:
 
 
 def session_open(*, session: ClassSession) -> ClassSession:
+    """Open the session for recognition; a locked session is refused, whoever asks."""
     with transaction.atomic():
+        session = ClassSession.objects.select_for_update().get(pk=session.pk)
+        if session_is_locked(session):
+            raise ApplicationError(
+                f"This session started more than {settings.ATTENDANCE_LOCK_DAYS} days ago: it is locked "
+                "and cannot be opened. Correct its records one by one instead."
+            )
         session.state = ClassSession.State.OPEN
         session.save(update_fields=["state"])
         broadcast_on_commit(session.pk, {"type": "session", "state": session.state})
+    return session
+
+
+def session_update(
+    *,
+    session: ClassSession,
+    changed_by: User | None,
+    starts_at: datetime.datetime | None = None,
+    ends_at: datetime.datetime | None = None,
+    late_after_minutes: int | None = None,
+) -> ClassSession:
+    """Change a session's times or late minutes (None: keep); a change of times is audited.
+
+    Only staff change a locked session, and only they move a session to start in the locked
+    past: otherwise a teacher could move a session out of its lock, change its records and move
+    it back.
+    """
+    with transaction.atomic():
+        session = ClassSession.objects.select_for_update().select_related("course").get(pk=session.pk)
+        old_times = (session.starts_at, session.ends_at)
+        new_times = (starts_at or session.starts_at, ends_at or session.ends_at)
+        new_late = session.late_after_minutes if late_after_minutes is None else late_after_minutes
+        if (new_times, new_late) == (old_times, session.late_after_minutes):
+            return session
+        if not may_change_locked(changed_by):
+            days = settings.ATTENDANCE_LOCK_DAYS
+            if session_is_locked(session):
+                raise ApplicationError(
+                    f"This session started more than {days} days ago: it is locked and cannot be changed; "
+                    "ask an administrator."
+                )
+            if new_times[0] < lock_cutoff():
+                raise ApplicationError(
+                    f"A session cannot be moved to start more than {days} days ago; ask an administrator."
+                )
+        session.starts_at, session.ends_at = new_times
+        session.late_after_minutes = new_late
+        session.save(update_fields=["starts_at", "ends_at", "late_after_minutes"])
+        if new_times != old_times:
+            SessionChange.objects.create(
+                session=session,
+                old_starts_at=old_times[0],
+                old_ends_at=old_times[1],
+                new_starts_at=new_times[0],
+                new_ends_at=new_times[1],
+                changed_by=changed_by,
+            )
     return session
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -14,11 +14,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from attendance.forms import ScheduleForm
+from attendance.forms import RecordForm, ScheduleForm
 from attendance.live import roster_message
 from attendance.models import AttendanceRecord, ClassSession
 from attendance.scheduling import sessions_schedule
-from attendance.selectors import courses_for, session_for, session_students, sessions_for
+from attendance.selectors import courses_for, session_for, session_is_locked, session_students, sessions_for
 from attendance.services import attendance_set_status, session_close, session_open, session_start_now
 from config.web import ApplicationError
 
@@ -99,7 +99,16 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
         "frameMaxHeight": settings.FRAME_MAX_HEIGHT,
         "frameMaxBytes": settings.FRAME_MAX_BYTES,
     }
-    return render(request, "attendance/session_detail.html", {"session": session, "config": config})
+    return render(
+        request,
+        "attendance/session_detail.html",
+        {
+            "session": session,
+            "config": config,
+            "locked": session_is_locked(session),
+            "lock_days": settings.ATTENDANCE_LOCK_DAYS,
+        },
+    )
 
 
 @login_required
@@ -107,13 +116,33 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
 def session_state(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _session_or_404(request, session_id)
     action = request.POST.get("action")
-    if action == "open":
-        session_open(session=session)
-    elif action == "close":
-        session_close(session=session)
-    else:
-        return HttpResponse("Unknown action: use open or close.", status=400)
+    try:
+        if action == "open":
+            session_open(session=session)
+        elif action == "close":
+            session_close(session=session)
+        else:
+            return HttpResponse("Unknown action: use open or close.", status=400)
+    except ApplicationError as exc:
+        return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
     return redirect("session-detail", session_id=session.pk)
+
+
+BAD_RECORD = "Send JSON with student_id, status and an optional note."
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object of plain values, or None for anything else.
+
+    Nesting deeper than the parser's recursion limit raises RecursionError, not ValueError.
+    """
+    try:
+        payload = json.loads(body or b"{}")
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(payload, dict) or any(isinstance(value, dict | list) for value in payload.values()):
+        return None
+    return payload
 
 
 @login_required
@@ -121,13 +150,12 @@ def session_state(request: HttpRequest, session_id: int) -> HttpResponse:
 def record_update(request: HttpRequest, session_id: int) -> JsonResponse:
     """Set one student's status (JSON body: student_id, status, note); answers with the record."""
     session = _session_or_404(request, session_id)
-    try:
-        payload = json.loads(request.body or b"{}")
-        student_id = int(payload["student_id"])
-        status = str(payload["status"])
-        note = str(payload.get("note") or "")[:500]
-    except (ValueError, TypeError, KeyError):
-        return JsonResponse({"error": "Send JSON with student_id, status and an optional note."}, status=400)
+    payload = _json_object(request.body)
+    form = RecordForm(payload)
+    if payload is None or not form.is_valid():
+        error = BAD_RECORD if payload is None or set(form.errors) != {"note"} else f"Note: {form.errors['note'][0]}"
+        return JsonResponse({"error": error}, status=400)
+    student_id, status, note = (form.cleaned_data[name] for name in ("student_id", "status", "note"))
     student = session_students(session=session).filter(pk=student_id).first()
     if student is None:
         return JsonResponse({"error": "That student is not enrolled in this session's course."}, status=400)

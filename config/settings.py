@@ -8,6 +8,8 @@ listed with a comment in `.env.example`.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 from pathlib import Path
 
@@ -89,7 +91,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
@@ -175,7 +177,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
 # Student photos are biometric data: MEDIA_ROOT is never served under a public URL, only
-# through views that check permission (students/views.py).
+# through views that check permission (attendance/photo_views.py).
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media-not-served/"
 
@@ -207,9 +209,19 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Failed log-ins per username and per address before further attempts are refused for a while.
+# Failed log-ins before further attempts are refused for LOGIN_LOCKOUT_SECONDS (config/security.py):
+# per username from one address; per username from all addresses and per address for all
+# usernames, higher, so that an attacker cannot lock a user out with a few tries.
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_MAX_FAILURES_PER_USERNAME = env_int("LOGIN_MAX_FAILURES_PER_USERNAME", 20, minimum=1)
+LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 50, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For names the client; from anyone
+# else the header is ignored. Empty: the client is the connection's peer.
+try:
+    TRUSTED_PROXIES = [ipaddress.ip_network(item, strict=False) for item in env_list("TRUSTED_PROXIES")]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES must be IP addresses or networks, comma-separated: {exc}") from None
 
 # --- Uploads and images -----------------------------------------------------------------
 
@@ -227,6 +239,10 @@ REQUIRE_CONSENT = env_bool("REQUIRE_CONSENT", True)
 # the periodic sweep (CELERY_BEAT_SCHEDULE). Longer than CELERY_TASK_TIME_LIMIT: a photo being
 # embedded is not stale.
 PHOTO_PENDING_STALE_SECONDS = env_int("PHOTO_PENDING_STALE_SECONDS", 600, minimum=60)
+# A rejected photo (often of bystanders: "2 faces found"), and with REQUIRE_CONSENT any photo of a
+# student without recorded consent, keeps its file only this long, for an admin to see why; then
+# the file is deleted and the row keeps the reason (students.services.photos_delete_expired_files).
+PHOTO_REJECTED_FILE_HOURS = env_int("PHOTO_REJECTED_FILE_HOURS", 72, minimum=1)
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
@@ -306,9 +322,18 @@ GALLERY_REFRESH_SECONDS = env_int("GALLERY_REFRESH_SECONDS", 10, minimum=1)
 # accepted connection.
 WEBSOCKET_MAX_CONNECTIONS_PER_USER = env_int("WEBSOCKET_MAX_CONNECTIONS_PER_USER", 4, minimum=1)
 WEBSOCKET_COUNT_TTL_SECONDS = env_int("WEBSOCKET_COUNT_TTL_SECONDS", 2 * 3600, minimum=60)
+# How often a live page checks again that its user may still watch the session (besides the
+# checks when their rights or their login change): the longest a right lost without a signal
+# (a queryset update, a session flushed or expired) lasts on an open page.
+WEBSOCKET_RECHECK_SECONDS = env_int("WEBSOCKET_RECHECK_SECONDS", 30, minimum=1)
 SESSION_DEFAULT_MINUTES = env_int("SESSION_DEFAULT_MINUTES", 90, minimum=1)
-# Records of sessions that started more than this many days ago are locked for teachers;
-# staff (admins) can still correct them.
+# A weekly series scheduled at once spans at most this many days and makes at most this many
+# sessions (both checked before any session is built).
+SESSION_SERIES_MAX_DAYS = env_int("SESSION_SERIES_MAX_DAYS", 366, minimum=1)
+SESSION_SERIES_MAX_SESSIONS = env_int("SESSION_SERIES_MAX_SESSIONS", 400, minimum=1)
+# Sessions that started more than this many days ago are locked: their records are changed only
+# by staff (admins), one by one; they are not opened again, face sightings do not change them,
+# and only staff change their times.
 ATTENDANCE_LOCK_DAYS = env_int("ATTENDANCE_LOCK_DAYS", 14, minimum=1)
 
 # --- Reports ----------------------------------------------------------------------------
@@ -346,6 +371,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "students.tasks.photos_requeue_stale",
         "schedule": env_int("PHOTO_PENDING_SWEEP_SECONDS", 300, minimum=10),
     },
+    "photos-delete-expired-files": {
+        "task": "students.tasks.photos_delete_expired_files",
+        "schedule": 3600,
+    },
 }
 
 if REDIS_URL:
@@ -373,13 +402,19 @@ else:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous API call then gets 401 with WWW-Authenticate: Token.
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's parsers, with deeply nested JSON a 400 like any other bad JSON (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
@@ -387,11 +422,17 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "config.web.api_exception_handler",
 }
+# API tokens (django-rest-knox): only a hash is stored, and each expires this many hours after it
+# was issued (POST /api/auth/login/); POST /api/auth/logout/ revokes one.
+REST_KNOX = {"TOKEN_TTL": datetime.timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 24 * 7, minimum=1))}
+# The OpenAPI schema and its docs (/api/schema/, /api/docs/) for anybody, not only logged-in users.
+API_SCHEMA_PUBLIC = env_bool("API_SCHEMA_PUBLIC", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Class attendance API",
     "DESCRIPTION": "Students, photos, courses, sessions and attendance records.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["config.web.SchemaAccess"],
     "ENUM_NAME_OVERRIDES": {
         "PhotoStatusEnum": "students.models.StudentPhoto.Status",
         "AttendanceStatusEnum": "attendance.models.AttendanceRecord.Status",

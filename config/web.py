@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,7 +28,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
 
 class IsStaffOrReadOnly(permissions.BasePermission):
-    """Staff change; everybody else only reads (what their queryset lets them see)."""
+    """Only staff change (with the model permission, StaffModelPermissions); everybody else only
+    reads (what their queryset lets them see)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return request.method in permissions.SAFE_METHODS or bool(request.user and request.user.is_staff)
@@ -38,3 +40,27 @@ class IsStaffToDelete(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return request.method != "DELETE" or bool(request.user and request.user.is_staff)
+
+
+class StaffModelPermissions(permissions.DjangoModelPermissions):
+    """A staff user writes only with Django's model permission for the write: add_, change_ or
+    delete_ the view's model (another action on an object, such as open or consent, is a change);
+    a superuser has them all. Reads, and other users' requests, are left to the view's other
+    permissions and its queryset (a teacher's rights over the courses they teach)."""
+
+    OBJECT_CRUD = {"create", "update", "partial_update", "destroy"}
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if request.method in permissions.SAFE_METHODS or not (user and user.is_staff):
+            return True
+        action = getattr(view, "action", None)
+        method = "PATCH" if action is not None and action not in self.OBJECT_CRUD else request.method or ""
+        return user.has_perms(self.get_required_permissions(method, self._queryset(view).model))
+
+
+class SchemaAccess(permissions.BasePermission):
+    """The API schema and its docs: for logged-in users, or for anybody with API_SCHEMA_PUBLIC."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return settings.API_SCHEMA_PUBLIC or bool(request.user and request.user.is_authenticated)

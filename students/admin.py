@@ -1,6 +1,8 @@
 """Admin for student photos, and the photo pieces of the student's page (attendance/admin/students.py).
 
 The photo list has a "Rejected photos" view of the photos that need replacing, with their reasons.
+A rejected photo's file is deleted after PHOTO_REJECTED_FILE_HOURS; the admin then says so instead
+of showing it.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -46,9 +49,19 @@ class PhotoFilesField(forms.FileField):
         return cleaned
 
 
+def file_deleted() -> str:
+    """What the admin shows instead of a photo whose file was deleted."""
+    return format_html(
+        '<span class="photo-deleted">File deleted after {} hours; upload a new photo.</span>',
+        settings.PHOTO_REJECTED_FILE_HOURS,
+    )
+
+
 def thumbnail(photo: StudentPhoto) -> str:
     if not photo.pk:
         return ""
+    if not photo.image.name:
+        return file_deleted()
     url = reverse("photo-image", args=[photo.pk])
     return format_html(
         '<a href="{}" target="_blank"><img src="{}?size=thumb" alt="Photo {}" class="photo-thumb"></a>',
@@ -157,6 +170,8 @@ class StudentPhotoAdmin(admin.ModelAdmin):
 
     @admin.display(description="Photo")
     def preview_large(self, photo: StudentPhoto) -> str:
+        if not photo.image.name:
+            return file_deleted()
         url = reverse("photo-image", args=[photo.pk])
         return format_html('<img src="{}" alt="Photo {}" style="max-width: 480px; max-height: 480px">', url, photo.pk)
 

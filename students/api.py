@@ -1,6 +1,6 @@
-"""REST endpoints for enrolment photos, staff only: upload (202, processed in the background),
-status and the list of photos. The students themselves are in attendance/api/students.py (a
-teacher sees the students of the courses they teach)."""
+"""REST endpoints for enrolment photos, staff only: upload (202, processed in the background; needs
+the permission to add photos), status and the list of photos. The students themselves are in
+attendance/api/students.py (a teacher sees the students of the courses they teach)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.web import StaffModelPermissions
 from students.models import Student, StudentPhoto
 from students.services import photo_create, upload_bytes
 
@@ -44,7 +45,8 @@ class PhotoSerializer(serializers.ModelSerializer):
 
 
 class StudentPhotoUploadApi(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsAdminUser, StaffModelPermissions]
+    queryset = StudentPhoto.objects.all()  # the model whose permissions StaffModelPermissions checks
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(

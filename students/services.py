@@ -5,6 +5,10 @@ stores the photo as `pending` and queues `photo_embed_task` once the transaction
 calls `photo_enrol`, which accepts a photo with exactly one clear face and stores its embedding,
 or rejects it with a reason an admin can act on. With REQUIRE_CONSENT no face of a student without
 recorded consent is even detected: the photo is rejected until consent is recorded.
+
+A rejected photo is often of bystanders ("2 faces found"): `photos_delete_expired_files` deletes
+its file PHOTO_REJECTED_FILE_HOURS after it was rejected (and the file of any photo of a student
+without recorded consent, with REQUIRE_CONSENT), keeping the row and its reason.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from config.web import ApplicationError
@@ -34,18 +40,21 @@ logger = logging.getLogger(__name__)
 
 FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WebP": ".webp"}
 CONSENT_MISSING = "Consent to face recognition is not recorded for this student; record it, then re-check the photo."
+FILE_DELETED = "The photo's file was deleted (a rejected photo is kept only for a while); upload the photo again."
 
 
 def photo_create(*, student: Student, data: bytes, uploaded_by: User | None = None) -> tuple[StudentPhoto, bool]:
     """Store a checked photo and queue its embedding; `(photo, created)`.
 
-    Uploading the same bytes for the same student again returns the existing photo.
+    Uploading the same bytes for the same student again returns the existing photo, unless its file
+    was deleted: then that row is replaced by the new upload.
     """
     try:
         info = photo_inspect(data)
     except ImageRejected as exc:
         raise ApplicationError(str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()
+    StudentPhoto.objects.filter(student=student, sha256=sha256, image="").delete()
     existing = StudentPhoto.objects.filter(student=student, sha256=sha256).first()
     if existing is not None:
         return existing, False
@@ -82,12 +91,20 @@ def _queue_embedding(photo_id: int) -> None:
 
 
 def photo_requeue(*, photo: StudentPhoto) -> StudentPhoto:
-    """Compute a photo's embedding again (after a model change or a failure)."""
+    """Compute a photo's embedding again (after a model change, a failure, consent recorded).
+
+    A photo whose file was deleted cannot be: it stays rejected, with a reason asking for a new upload.
+    """
+    now = timezone.now()
     with transaction.atomic():
-        StudentPhoto.objects.filter(pk=photo.pk).update(
-            status=StudentPhoto.Status.PENDING, reason="", updated_at=timezone.now()
-        )
-        transaction.on_commit(lambda: _queue_embedding(photo.pk))
+        # The row decides, not `photo`: its file may have been deleted since it was loaded.
+        with_file = StudentPhoto.objects.filter(pk=photo.pk).exclude(image="")
+        if with_file.update(status=StudentPhoto.Status.PENDING, reason="", updated_at=now):
+            transaction.on_commit(lambda: _queue_embedding(photo.pk))
+        else:
+            StudentPhoto.objects.filter(pk=photo.pk).update(
+                status=StudentPhoto.Status.REJECTED, reason=FILE_DELETED, updated_at=now
+            )
     photo.refresh_from_db()
     return photo
 
@@ -113,6 +130,50 @@ def photos_requeue_stale(*, older_than: datetime.timedelta, limit: int = 500) ->
     if requeued:
         logger.warning("Queued %d photo(s) pending since before %s again", len(requeued), cutoff.isoformat())
     return requeued
+
+
+def photos_delete_expired_files(*, older_than: datetime.timedelta) -> list[int]:
+    """Delete the files of the photos left unchanged for `older_than` that are rejected or, with
+    REQUIRE_CONSENT, of a student without recorded consent; their ids.
+
+    The rows stay, with their reasons, so an admin still sees why a photo was refused; a photo of a
+    student without consent that was not rejected (embedded before REQUIRE_CONSENT was turned on)
+    is rejected for it and loses its embedding too. Each photo is locked and checked again first,
+    and its file is deleted once that commits: a sweep run twice, or two at once, deletes each
+    file once, and a failed commit deletes none.
+    """
+    now = timezone.now()
+    expired = StudentPhoto.objects.exclude(image="").filter(updated_at__lt=now - older_than)
+    bystanders = Q(status=StudentPhoto.Status.REJECTED)
+    if settings.REQUIRE_CONSENT:
+        bystanders |= Q(student__consent_given_at__isnull=True) & ~Q(status=StudentPhoto.Status.PENDING)
+    expired = expired.filter(bystanders)
+    deleted = []
+    for photo_id in expired.order_by("updated_at").values_list("pk", flat=True):
+        with transaction.atomic():
+            photo = expired.select_for_update(skip_locked=True, of=("self",)).filter(pk=photo_id).first()
+            if photo is None:
+                continue
+            fields: dict[str, object] = {"image": "", "updated_at": now}
+            if photo.status != StudentPhoto.Status.REJECTED:
+                fields |= {"status": StudentPhoto.Status.REJECTED, "reason": CONSENT_MISSING, "embedding": None}
+            StudentPhoto.objects.filter(pk=photo_id).update(**fields)
+            photo_file_delete_on_commit(photo.image)
+        deleted.append(photo_id)
+    if deleted:
+        logger.info("Deleted the files of %d rejected or unconsented photo(s)", len(deleted))
+    return deleted
+
+
+def photo_file_delete_on_commit(image: FieldFile) -> None:
+    """Delete a photo's image file once the current transaction commits (at once outside one).
+
+    Robust: a file that cannot be removed (permissions, a full disk) is logged rather than failing
+    the request or sweep whose rows changed; a file already gone is no error.
+    """
+    storage, name = image.storage, image.name
+    if name:
+        transaction.on_commit(lambda: storage.delete(name), robust=True)
 
 
 def photos_requeue_other_model(*, model_id: str) -> int:

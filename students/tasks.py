@@ -47,3 +47,16 @@ def photos_requeue_stale() -> int:
     """
     stale = datetime.timedelta(seconds=settings.PHOTO_PENDING_STALE_SECONDS)
     return len(services.photos_requeue_stale(older_than=stale))
+
+
+@shared_task(autoretry_for=RETRIED, retry_backoff=True, max_retries=3)
+def photos_delete_expired_files() -> int:
+    """Delete the files of photos rejected (or, with REQUIRE_CONSENT, of students without consent)
+    over PHOTO_REJECTED_FILE_HOURS ago; how many were.
+
+    Celery beat runs this every hour (CELERY_BEAT_SCHEDULE). In the embedded eager mode (no
+    REDIS_URL) there is no beat: run `manage.py delete_expired_photo_files` from cron or a systemd
+    timer instead (it calls the same service in its own process).
+    """
+    hours = datetime.timedelta(hours=settings.PHOTO_REJECTED_FILE_HOURS)
+    return len(services.photos_delete_expired_files(older_than=hours))

@@ -27,7 +27,7 @@ MODEL_LIBRARIES = {"torch", "torchvision", "facenet_pytorch", "onnx", "onnxrunti
 
 def imported_modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
-    modules = set()
+    modules: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             modules.update(alias.name for alias in node.names)

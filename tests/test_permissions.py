@@ -1,6 +1,6 @@
-"""Who may do what: every page, export and API endpoint against the four people that matter.
+"""Who may do what: every page, export and API endpoint against the five people that matter.
 
-The table below is the permission rules at a glance. Each row is one request; its four columns
+The table below is the permission rules at a glance. Each row is one request; its five columns
 say what each person gets:
 
 - a status code, or LOGIN (a redirect to the login page);
@@ -12,7 +12,10 @@ allowed write changes them (what each write sends is in BODIES, under the table)
 be forgotten.
 
 The teacher teaches CS101 (the objects in the URLs); the other teacher teaches only MA201; staff
-are staff users without superuser status (staff status is what grants everything).
+are staff users without superuser status holding the model permissions (add, change, delete) of
+the apps' models: staff status lets them see everything, the permissions let them change it
+through the API. "bare" is a staff user without any model permission: they see what staff see,
+and every API write is refused (403).
 """
 
 from __future__ import annotations
@@ -33,22 +36,23 @@ from django.db import models
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
+from knox.models import AuthToken
 from PIL import Image
 
 from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course, Enrollment
 from students.models import Student, StudentPhoto
 from students.services import photo_create
-from tests.students.builders import files_under
+from tests.students.builders import files_under, staff_with_model_permissions
 
 LOGIN = "login"  # 302 to the login page (pages, exports, the photo image)
 SEES = "sees"  # 200, and the list holds the course's object
 HIDDEN = "hidden"  # 200, and the list does not hold it
-# An anonymous API request gets 401 with WWW-Authenticate: Token (TokenAuthentication comes
-# first in DEFAULT_AUTHENTICATION_CLASSES).
+# An anonymous API request gets 401 with WWW-Authenticate: Token (knox's TokenAuthentication
+# comes first in DEFAULT_AUTHENTICATION_CLASSES).
 API_ANON = 401
 
 Expected = int | str
-PEOPLE = ("anonymous", "teacher", "other", "staff")
+PEOPLE = ("anonymous", "teacher", "other", "staff", "bare")
 
 
 @dataclass(frozen=True)
@@ -89,80 +93,89 @@ class Case:
         return f"{self.method} {self.path}"
 
 
-def row(method: str, path: str, anonymous: Expected, teacher: Expected, other: Expected, staff: Expected) -> Case:
-    return Case(method, path, dict(zip(PEOPLE, (anonymous, teacher, other, staff), strict=True)))
+def row(
+    method: str, path: str, anonymous: Expected, teacher: Expected, other: Expected, staff: Expected, bare: Expected
+) -> Case:
+    return Case(method, path, dict(zip(PEOPLE, (anonymous, teacher, other, staff, bare), strict=True)))
 
 
 # fmt: off
 MATRIX: list[Case] = [
-    #   method    path                                          anonymous  teacher  other   staff
+    #   method    path                                          anonymous  teacher  other   staff  bare
     # Pages
-    row("GET",    "/",                                          LOGIN,     200,     200,    200),
-    row("GET",    "/courses/{course}/",                         LOGIN,     200,     404,    200),
-    row("POST",   "/courses/{course}/",                         LOGIN,     302,     404,    302),
-    row("POST",   "/courses/{course}/sessions/start/",          LOGIN,     302,     404,    302),
-    row("GET",    "/sessions/{session}/",                       LOGIN,     200,     404,    200),
-    row("POST",   "/sessions/{upcoming}/state/",                LOGIN,     302,     404,    302),
-    row("POST",   "/sessions/{session}/records/",               LOGIN,     200,     404,    200),
-    row("GET",    "/students/photos/{photo}/image/",            LOGIN,     200,     404,    200),
-    row("GET",    "/students/photos/{photo}/image/?size=thumb", LOGIN,     200,     404,    200),
+    row("GET",    "/",                                          LOGIN,     200,     200,    200,    200),
+    row("GET",    "/courses/{course}/",                         LOGIN,     200,     404,    200,    200),
+    row("POST",   "/courses/{course}/",                         LOGIN,     302,     404,    302,    302),
+    row("POST",   "/courses/{course}/sessions/start/",          LOGIN,     302,     404,    302,    302),
+    row("GET",    "/sessions/{session}/",                       LOGIN,     200,     404,    200,    200),
+    row("POST",   "/sessions/{upcoming}/state/",                LOGIN,     302,     404,    302,    302),
+    row("POST",   "/sessions/{session}/records/",               LOGIN,     200,     404,    200,    200),
+    row("GET",    "/students/photos/{photo}/image/",            LOGIN,     200,     404,    200,    200),
+    row("GET",    "/students/photos/{photo}/image/?size=thumb", LOGIN,     200,     404,    200,    200),
     # Report pages and their exports
-    row("GET",    "/reports/sessions/{session}/",               LOGIN,     200,     404,    200),
-    row("GET",    "/reports/sessions/{session}/?format=csv",    LOGIN,     200,     404,    200),
-    row("GET",    "/reports/sessions/{session}/?format=xlsx",   LOGIN,     200,     404,    200),
-    row("GET",    "/reports/courses/{course}/",                 LOGIN,     200,     404,    200),
-    row("GET",    "/reports/courses/{course}/?format=csv",      LOGIN,     200,     404,    200),
-    row("GET",    "/reports/courses/{course}/?format=xlsx",     LOGIN,     200,     404,    200),
-    row("GET",    "/reports/students/{student}/",               LOGIN,     200,     404,    200),
-    row("GET",    "/reports/students/{student}/?format=csv",    LOGIN,     200,     404,    200),
-    row("GET",    "/reports/students/{student}/?format=xlsx",   LOGIN,     200,     404,    200),
+    row("GET",    "/reports/sessions/{session}/",               LOGIN,     200,     404,    200,    200),
+    row("GET",    "/reports/sessions/{session}/?format=csv",    LOGIN,     200,     404,    200,    200),
+    row("GET",    "/reports/sessions/{session}/?format=xlsx",   LOGIN,     200,     404,    200,    200),
+    row("GET",    "/reports/courses/{course}/",                 LOGIN,     200,     404,    200,    200),
+    row("GET",    "/reports/courses/{course}/?format=csv",      LOGIN,     200,     404,    200,    200),
+    row("GET",    "/reports/courses/{course}/?format=xlsx",     LOGIN,     200,     404,    200,    200),
+    row("GET",    "/reports/students/{student}/",               LOGIN,     200,     404,    200,    200),
+    row("GET",    "/reports/students/{student}/?format=csv",    LOGIN,     200,     404,    200,    200),
+    row("GET",    "/reports/students/{student}/?format=xlsx",   LOGIN,     200,     404,    200,    200),
     # API: the root
-    row("GET",    "/api/",                                      API_ANON,  200,     200,    200),
+    row("GET",    "/api/",                                      API_ANON,  200,     200,    200,    200),
     # API: courses (staff manage them; a teacher reads the ones they teach)
-    row("GET",    "/api/courses/",                              API_ANON,  SEES,    HIDDEN, SEES),
-    row("POST",   "/api/courses/",                              API_ANON,  403,     403,    201),
-    row("GET",    "/api/courses/{course}/",                     API_ANON,  200,     404,    200),
-    row("PUT",    "/api/courses/{course}/",                     API_ANON,  403,     403,    200),
-    row("PATCH",  "/api/courses/{course}/",                     API_ANON,  403,     403,    200),
-    row("DELETE", "/api/courses/{course}/",                     API_ANON,  403,     403,    204),
+    row("GET",    "/api/courses/",                              API_ANON,  SEES,    HIDDEN, SEES,   SEES),
+    row("POST",   "/api/courses/",                              API_ANON,  403,     403,    201,    403),
+    row("GET",    "/api/courses/{course}/",                     API_ANON,  200,     404,    200,    200),
+    row("PUT",    "/api/courses/{course}/",                     API_ANON,  403,     403,    200,    403),
+    row("PATCH",  "/api/courses/{course}/",                     API_ANON,  403,     403,    200,    403),
+    row("DELETE", "/api/courses/{course}/",                     API_ANON,  403,     403,    204,    403),
     # API: sessions (the course's teacher schedules, changes, opens and closes; only staff delete)
-    row("GET",    "/api/sessions/",                             API_ANON,  SEES,    HIDDEN, SEES),
-    row("POST",   "/api/sessions/",                             API_ANON,  201,     400,    201),
-    row("GET",    "/api/sessions/{session}/",                   API_ANON,  200,     404,    200),
-    row("PUT",    "/api/sessions/{upcoming}/",                  API_ANON,  200,     404,    200),
-    row("PATCH",  "/api/sessions/{upcoming}/",                  API_ANON,  200,     404,    200),
-    row("DELETE", "/api/sessions/{session}/",                   API_ANON,  403,     403,    204),
-    row("POST",   "/api/sessions/{upcoming}/open/",             API_ANON,  200,     404,    200),
-    row("POST",   "/api/sessions/{upcoming}/close/",            API_ANON,  200,     404,    200),
+    row("GET",    "/api/sessions/",                             API_ANON,  SEES,    HIDDEN, SEES,   SEES),
+    row("POST",   "/api/sessions/",                             API_ANON,  201,     400,    201,    403),
+    row("GET",    "/api/sessions/{session}/",                   API_ANON,  200,     404,    200,    200),
+    row("PUT",    "/api/sessions/{upcoming}/",                  API_ANON,  200,     404,    200,    403),
+    row("PATCH",  "/api/sessions/{upcoming}/",                  API_ANON,  200,     404,    200,    403),
+    row("DELETE", "/api/sessions/{session}/",                   API_ANON,  403,     403,    204,    403),
+    row("POST",   "/api/sessions/{upcoming}/open/",             API_ANON,  200,     404,    200,    403),
+    row("POST",   "/api/sessions/{upcoming}/close/",            API_ANON,  200,     404,    200,    403),
     # API: attendance records (changed only by POSTing a decision)
-    row("GET",    "/api/records/",                              API_ANON,  SEES,    HIDDEN, SEES),
-    row("POST",   "/api/records/",                              API_ANON,  200,     404,    200),
-    row("GET",    "/api/records/{record}/",                     API_ANON,  200,     404,    200),
-    row("PATCH",  "/api/records/{record}/",                     API_ANON,  405,     405,    405),
-    row("DELETE", "/api/records/{record}/",                     API_ANON,  405,     405,    405),
+    row("GET",    "/api/records/",                              API_ANON,  SEES,    HIDDEN, SEES,   SEES),
+    row("POST",   "/api/records/",                              API_ANON,  200,     404,    200,    403),
+    row("GET",    "/api/records/{record}/",                     API_ANON,  200,     404,    200,    200),
+    row("PATCH",  "/api/records/{record}/",                     API_ANON,  405,     405,    405,    403),
+    row("DELETE", "/api/records/{record}/",                     API_ANON,  405,     405,    405,    403),
     # API: students (staff manage them; a teacher reads the students of their courses)
-    row("GET",    "/api/students/",                             API_ANON,  SEES,    HIDDEN, SEES),
-    row("POST",   "/api/students/",                             API_ANON,  403,     403,    201),
-    row("GET",    "/api/students/{student}/",                   API_ANON,  200,     404,    200),
-    row("PUT",    "/api/students/{student}/",                   API_ANON,  403,     403,    200),
-    row("PATCH",  "/api/students/{student}/",                   API_ANON,  403,     403,    200),
-    row("DELETE", "/api/students/{student}/",                   API_ANON,  403,     403,    204),
-    row("POST",   "/api/students/{newcomer}/consent/",          API_ANON,  403,     403,    200),
-    row("DELETE", "/api/students/{student}/consent/",           API_ANON,  403,     403,    200),
+    row("GET",    "/api/students/",                             API_ANON,  SEES,    HIDDEN, SEES,   SEES),
+    row("POST",   "/api/students/",                             API_ANON,  403,     403,    201,    403),
+    row("GET",    "/api/students/{student}/",                   API_ANON,  200,     404,    200,    200),
+    row("PUT",    "/api/students/{student}/",                   API_ANON,  403,     403,    200,    403),
+    row("PATCH",  "/api/students/{student}/",                   API_ANON,  403,     403,    200,    403),
+    row("DELETE", "/api/students/{student}/",                   API_ANON,  403,     403,    204,    403),
+    row("POST",   "/api/students/{newcomer}/consent/",          API_ANON,  403,     403,    200,    403),
+    row("DELETE", "/api/students/{student}/consent/",           API_ANON,  403,     403,    200,    403),
     # API: photos (staff only, even for a teacher's own students)
-    row("GET",    "/api/photos/",                               API_ANON,  403,     403,    SEES),
-    row("GET",    "/api/photos/{photo}/",                       API_ANON,  403,     403,    200),
-    row("POST",   "/api/students/{student}/photos/",            API_ANON,  403,     403,    202),
+    row("GET",    "/api/photos/",                               API_ANON,  403,     403,    SEES,   SEES),
+    row("GET",    "/api/photos/{photo}/",                       API_ANON,  403,     403,    200,    200),
+    row("POST",   "/api/students/{student}/photos/",            API_ANON,  403,     403,    202,    403),
     # API: reports (the JSON of the report pages)
-    row("GET",    "/api/reports/sessions/{session}/",           API_ANON,  200,     404,    200),
-    row("GET",    "/api/reports/courses/{course}/",             API_ANON,  200,     404,    200),
-    row("GET",    "/api/reports/students/{student}/",           API_ANON,  200,     404,    200),
+    row("GET",    "/api/reports/sessions/{session}/",           API_ANON,  200,     404,    200,    200),
+    row("GET",    "/api/reports/courses/{course}/",             API_ANON,  200,     404,    200,    200),
+    row("GET",    "/api/reports/students/{student}/",           API_ANON,  200,     404,    200,    200),
+    # API tokens: issued to a logged-in browser session; revoked only with the token itself (a
+    # session is not a token: 401)
+    row("POST",   "/api/auth/login/",                           403,       200,     200,    200,    200),
+    row("POST",   "/api/auth/logout/",                          401,       401,     401,    401,    401),
+    row("POST",   "/api/auth/logoutall/",                       401,       401,     401,    401,    401),
+    # The API schema and its docs: logged-in users only (API_SCHEMA_PUBLIC off)
+    row("GET",    "/api/schema/",                               API_ANON,  200,     200,    200,    200),
+    row("GET",    "/api/docs/",                                 LOGIN,     200,     200,    200,    200),
 ]
 # fmt: on
 
-# Not in the matrix: the admin (Django's own staff checks), login and logout, the health check,
-# and the API schema and its docs (public: they describe the API, they hold no data).
-UNCHECKED_NAMES = {"login", "logout", "healthz", "schema", "api-docs"}
+# Not in the matrix: the admin (Django's own staff checks), login and logout, and the health check.
+UNCHECKED_NAMES = {"login", "logout", "healthz"}
 UNCHECKED_PREFIXES = ("admin/", "static/", "media/")
 
 # For SEES / HIDDEN: the object of World.ids() each list is checked for.
@@ -232,7 +245,12 @@ BODIES: dict[tuple[str, str], tuple[str, Body]] = {
 
 @pytest.fixture
 def staff(db: None) -> User:
-    return User.objects.create_user("staff", password="staff-pass-123", is_staff=True)
+    return staff_with_model_permissions("staff", "attendance", "students")
+
+
+@pytest.fixture
+def bare(db: None) -> User:
+    return User.objects.create_user("bare", password="bare-pass-123", is_staff=True)
 
 
 @pytest.fixture
@@ -289,6 +307,7 @@ class Snapshot:
 
 
 WRITTEN_MODELS: tuple[type[models.Model], ...] = (
+    AuthToken,
     Course,
     Course.teachers.through,
     Enrollment,
@@ -340,13 +359,14 @@ def cases() -> Iterator[Any]:
 
 @pytest.mark.parametrize(("case", "person"), list(cases()))
 def test_exactly_the_allowed_people_succeed(
-    case: Case, person: str, world: World, other_teacher: User, staff: User, media_root: Path
+    case: Case, person: str, world: World, other_teacher: User, staff: User, bare: User, media_root: Path
 ) -> None:
     users: dict[str, User | None] = {
         "anonymous": None,
         "teacher": world.teacher,
         "other": other_teacher,
         "staff": staff,
+        "bare": bare,
     }
     client = person_client(person, users)
     before = snapshot(media_root)

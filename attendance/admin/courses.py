@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from attendance.admin.enrolment_import import enrolment_import_view
 from attendance.models import Course, Enrollment
+from config.admin import DateHierarchyAdmin
 from students.models import StudentPhoto
 
 
@@ -80,7 +81,7 @@ class CourseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(admin.ModelAdmin):
+class EnrollmentAdmin(DateHierarchyAdmin):
     list_display = ["student", "course", "start_date", "end_date"]
     list_filter = ["course", "start_date", ("end_date", admin.EmptyFieldListFilter)]
     search_fields = ["student__student_number", "student__first_name", "student__last_name", "course__code"]

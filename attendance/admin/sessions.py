@@ -1,7 +1,8 @@
-"""Admin for class sessions, attendance records and their audit trail.
+"""Admin for class sessions, attendance records and their audit trails.
 
-Opening and closing sessions and correcting records go through the services, so corrections land
-in the audit trail like any other; the audit trail is read-only for everybody.
+Opening, closing and moving sessions and correcting records go through the services, so the lock
+holds here too and changes land in the audit trails like any other; the audit trails are read-only
+for everybody.
 """
 
 from __future__ import annotations
@@ -14,14 +15,31 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from attendance.models import AttendanceChange, AttendanceRecord, ClassSession
+from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, SessionChange
 from attendance.selectors import session_students
-from attendance.services import attendance_set_status, session_close, session_open
-from config.admin import ReadOnlyAdmin
+from attendance.services import attendance_set_status, session_close, session_open, session_update
+from config.admin import DateHierarchyAdmin, ReadOnlyAdmin
+from config.web import ApplicationError
+
+SESSION_CHANGE_FIELDS = ("created_at", "changed_by", "old_starts_at", "old_ends_at", "new_starts_at", "new_ends_at")
+
+
+class SessionChangeInline(admin.TabularInline):
+    model = SessionChange
+    fields = readonly_fields = SESSION_CHANGE_FIELDS
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "Changes of times"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(ClassSession)
-class ClassSessionAdmin(admin.ModelAdmin):
+class ClassSessionAdmin(DateHierarchyAdmin):
     list_display = ["course", "starts_at", "ends_at", "late_after_minutes", "state"]
     list_filter = ["state", "course"]
     date_hierarchy = "starts_at"
@@ -30,12 +48,36 @@ class ClassSessionAdmin(admin.ModelAdmin):
     # Opening and closing go through the services: closing marks the students never seen absent.
     readonly_fields = ["state"]
     actions = ["open_sessions", "close_sessions"]
+    inlines = [SessionChangeInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ClassSession | None = None) -> list[str]:
+        # A session stays in its course: its records and their lock belong to the course's students.
+        return ["state", "course"] if obj is not None else ["state"]
+
+    def save_model(self, request: HttpRequest, obj: ClassSession, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Through the service, so that a change of times is in the audit trail.
+        session_update(
+            session=obj,
+            changed_by=cast(User, request.user),
+            starts_at=obj.starts_at,
+            ends_at=obj.ends_at,
+            late_after_minutes=obj.late_after_minutes,
+        )
 
     @admin.action(description="Open the selected sessions")
     def open_sessions(self, request: HttpRequest, queryset: QuerySet[ClassSession]) -> None:
+        opened = 0
         for session in queryset:
-            session_open(session=session)
-        messages.info(request, f"{len(queryset)} session(s) opened.")
+            try:
+                session_open(session=session)
+            except ApplicationError as exc:
+                messages.error(request, f"{session}: {exc.message}")
+            else:
+                opened += 1
+        messages.info(request, f"{opened} session(s) opened.")
 
     @admin.action(description="Close the selected sessions (students never seen become absent)")
     def close_sessions(self, request: HttpRequest, queryset: QuerySet[ClassSession]) -> None:
@@ -61,7 +103,7 @@ class AttendanceRecordForm(forms.ModelForm):
 
 
 @admin.register(AttendanceRecord)
-class AttendanceRecordAdmin(admin.ModelAdmin):
+class AttendanceRecordAdmin(DateHierarchyAdmin):
     form = AttendanceRecordForm
     list_display = ["session", "student", "status", "source", "first_seen_at", "best_distance", "changed_by"]
     list_filter = ["status", "source", "session__course", ("changed_by", admin.RelatedOnlyFieldListFilter)]
@@ -107,5 +149,19 @@ class AttendanceChangeAdmin(ReadOnlyAdmin):
     ]
     search_fields = ["student__student_number", "student__first_name", "student__last_name", "note"]
     list_select_related = ["session__course", "student", "changed_by"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["created_at"]  # not editable, so shown only when named
+
+
+@admin.register(SessionChange)
+class SessionChangeAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "session", *SESSION_CHANGE_FIELDS[1:]]
+    list_filter = [
+        ("session__course", admin.RelatedOnlyFieldListFilter),
+        ("changed_by", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    ]
+    search_fields = ["session__course__code", "session__course__name", "changed_by__username"]
+    list_select_related = ["session__course", "changed_by"]
     date_hierarchy = "created_at"
     readonly_fields = ["created_at"]  # not editable, so shown only when named

@@ -8,7 +8,7 @@ from rest_framework import permissions, serializers, viewsets
 
 from attendance.models import Course
 from attendance.selectors import courses_for
-from config.web import IsStaffOrReadOnly
+from config.web import IsStaffOrReadOnly, StaffModelPermissions
 
 
 class CourseSerializer(serializers.ModelSerializer):
@@ -21,7 +21,7 @@ class CourseSerializer(serializers.ModelSerializer):
 
 class CourseViewSet(viewsets.ModelViewSet):
     serializer_class = CourseSerializer
-    permission_classes = [permissions.IsAuthenticated, IsStaffOrReadOnly]
+    permission_classes = [permissions.IsAuthenticated, IsStaffOrReadOnly, StaffModelPermissions]
     filterset_fields = ["code"]
     search_fields = ["code", "name"]
 

@@ -8,13 +8,14 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, permissions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from attendance.models import AttendanceRecord
 from attendance.selectors import session_students, sessions_for
 from attendance.services import attendance_set_status
+from config.web import StaffModelPermissions
 
 
 class AttendanceRecordSerializer(serializers.ModelSerializer):
@@ -65,6 +66,7 @@ class AttendanceRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 
     serializer_class = AttendanceRecordSerializer
     filterset_class = AttendanceRecordFilter
+    permission_classes = [permissions.IsAuthenticated, StaffModelPermissions]
 
     def get_queryset(self) -> QuerySet[AttendanceRecord]:
         return (

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from attendance.api.sessions import ClassSessionSerializer
-from attendance.models import AttendanceRecord, ClassSession, Course
+from attendance.models import AttendanceRecord, ClassSession, Course, validate_supported_date
 from attendance.reports import CourseReport, SessionReport, student_history
 from attendance.selectors import courses_for, sessions_for, students_for
 from students.models import Student
@@ -108,8 +108,12 @@ class CourseReportSerializer(serializers.Serializer):
 
 
 class CourseReportQuerySerializer(serializers.Serializer):
-    date_from = serializers.DateField(required=False, help_text="Sessions on or after this local date.")
-    date_to = serializers.DateField(required=False, help_text="Sessions on or before this local date.")
+    date_from = serializers.DateField(
+        required=False, validators=[validate_supported_date], help_text="Sessions on or after this local date."
+    )
+    date_to = serializers.DateField(
+        required=False, validators=[validate_supported_date], help_text="Sessions on or before this local date."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         date_from, date_to = attrs.get("date_from"), attrs.get("date_to")

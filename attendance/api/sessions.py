@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
@@ -14,8 +15,8 @@ from rest_framework.response import Response
 
 from attendance.models import ClassSession, Course
 from attendance.selectors import courses_for, sessions_for
-from attendance.services import session_close, session_open
-from config.web import IsStaffToDelete
+from attendance.services import session_close, session_open, session_update
+from config.web import IsStaffToDelete, StaffModelPermissions
 
 
 class ClassSessionSerializer(serializers.ModelSerializer):
@@ -27,6 +28,9 @@ class ClassSessionSerializer(serializers.ModelSerializer):
     def validate_course(self, course: Course) -> Course:
         if not courses_for(user=self.context["request"].user).filter(pk=course.pk).exists():
             raise serializers.ValidationError("You do not teach this course.")
+        # Its records and their lock belong to the course's students.
+        if self.instance is not None and course != self.instance.course:
+            raise serializers.ValidationError("A session cannot be moved to another course.")
         return course
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -51,10 +55,21 @@ class ClassSessionViewSet(viewsets.ModelViewSet):
 
     serializer_class = ClassSessionSerializer
     filterset_class = ClassSessionFilter
-    permission_classes = [permissions.IsAuthenticated, IsStaffToDelete]
+    permission_classes = [permissions.IsAuthenticated, IsStaffToDelete, StaffModelPermissions]
 
     def get_queryset(self) -> QuerySet[ClassSession]:
         return sessions_for(user=self.request.user).order_by("-starts_at")
+
+    def perform_update(self, serializer: serializers.BaseSerializer[ClassSession]) -> None:
+        # Through the service: it keeps the lock and audits a change of times.
+        data = serializer.validated_data
+        serializer.instance = session_update(
+            session=cast(ClassSession, serializer.instance),
+            changed_by=cast(User, self.request.user),
+            starts_at=data.get("starts_at"),
+            ends_at=data.get("ends_at"),
+            late_after_minutes=data.get("late_after_minutes"),
+        )
 
     @extend_schema(request=None, responses=ClassSessionSerializer)
     @action(detail=True, methods=["post"])

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from attendance.selectors import courses_for, students_for
-from config.web import IsStaffOrReadOnly
+from config.web import IsStaffOrReadOnly, StaffModelPermissions
 from students.consent import student_record_consent, student_withdraw_consent
 from students.models import Student
 
@@ -62,7 +62,7 @@ class StudentViewSet(viewsets.ModelViewSet):
     """
 
     serializer_class = StudentSerializer
-    permission_classes = [permissions.IsAuthenticated, IsStaffOrReadOnly]
+    permission_classes = [permissions.IsAuthenticated, IsStaffOrReadOnly, StaffModelPermissions]
     filterset_class = StudentFilter
     search_fields = ["student_number", "first_name", "last_name"]
     ordering_fields = ["student_number", "last_name", "first_name"]

@@ -42,6 +42,13 @@
   // The count line is a live region: it changes at most this often, so it is not read out on every frame.
   const COUNT_EVERY_MS = 1000;
   const COLORS = { named: "#17803d", maybe: "#a15300", unknown: "rgba(255, 255, 255, 0.85)", halo: "rgba(0, 0, 0, 0.6)" };
+  // The close codes of the server's refusals (README, "Live attendance"), as the page says them.
+  const REFUSALS = {
+    4401: "You are logged out: log in again, then reload this page.",
+    4403: "You are not allowed to take attendance in this session (any more).",
+    4409: "The session is not open.",
+    4429: "Too many attendance pages are open for your account: close one, then reload this page.",
+  };
   // Roster order: who still needs the teacher's attention first.
   const STATUS_ORDER = { unseen: 0, absent: 1, excused: 2, late: 3, present: 4 };
 
@@ -289,17 +296,14 @@
       for (const frame of inFlight) frame.bitmap.close();
       inFlight = [];
       clearTimeout(answerTimer);
-      if (event.code === 4409) {
-        setStatus("The session is not open.", true);
+      const refusal = REFUSALS[event.code];
+      if (refusal) {
+        // The server refused this page, or took its right away: trying again would not help.
+        setStatus(refusal, true);
         stopCamera();
         toggle.disabled = true;
-      } else if (event.code === 4401 || event.code === 4403) {
-        setStatus("You are not allowed to take attendance in this session.", true);
-        stopCamera();
-      } else if (event.code === 4429) {
-        setStatus("Too many attendance pages are open for your account: close one, then reload this page.", true);
-        stopCamera();
       } else {
+        // The network or the server failed (1006, 1011, ...): the page comes back by itself.
         setStatus("Connection lost; reconnecting…", true);
         setTimeout(connect, 2000);
       }

@@ -356,6 +356,7 @@ def test_closing_a_session_in_the_admin_marks_the_unseen_absent(
         ("attendance_classsession", "q=CS101&state__exact=open"),
         ("attendance_attendancerecord", "q=S001&status__exact=present"),
         ("attendance_attendancechange", "q=S001&source__exact=face"),
+        ("attendance_sessionchange", "q=CS101&created_at__gte=2020-01-01"),
         ("admin_logentry", "q=S001&action_flag__exact=2"),
         ("students_student", "q=S001&ready_photo=yes&enrolled_in=1&is_active__exact=1"),
         ("students_studentphoto", "q=S001&status=ready"),

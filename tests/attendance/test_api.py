@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course, Enrollment
 from students.models import Student
@@ -107,9 +107,9 @@ def term(teacher: User, other_teacher: User, course: Course, student: Student) -
 
 def test_a_token_authenticates_a_teacher_for_reads_and_writes(teacher: User, term: Term, settings: Any) -> None:
     settings.ATTENDANCE_LOCK_DAYS = 100_000  # the term's sessions are in the past
-    token = Token.objects.create(user=teacher)
+    _, token = AuthToken.objects.create(user=teacher)
     client = Client(enforce_csrf_checks=True)
-    headers = {"Authorization": f"Token {token.key}"}
+    headers = {"Authorization": f"Token {token}"}
 
     courses = client.get("/api/courses/", headers=headers)
     change = client.post(

@@ -4,6 +4,7 @@ server processes, with a count that cannot outlive a crashed process for long.""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import uuid
@@ -24,7 +25,7 @@ from attendance.connections import connection_count_key, connection_slot_release
 from attendance.consumers import CLOSE_FORBIDDEN, CLOSE_TOO_MANY, CLOSE_UNAUTHENTICATED
 from attendance.models import ClassSession
 from config.asgi import application
-from tests.attendance.test_consumers import ORIGIN, TIMEOUT, connected
+from tests.attendance.test_consumers import HOST, ORIGIN, TIMEOUT, connected, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,12 +37,14 @@ def empty_cache() -> None:
 
 
 async def open_page(ws: WebsocketCommunicator) -> tuple[bool, int]:
-    """(accepted, close code or 0); an accepted page has its roster, so the consumer is done with the
-    database before the test ends."""
-    accepted, code = await ws.connect(timeout=TIMEOUT)
-    if not accepted:
-        return False, code
-    assert (await ws.receive_json_from(timeout=TIMEOUT))["type"] == "roster"
+    """(True, 0) for a page that got its roster, so the consumer is done with the database before
+    the test ends; (False, close code) for one closed at once (every connection is accepted first)."""
+    accepted, _ = await ws.connect(timeout=TIMEOUT)
+    assert accepted
+    first = await ws.receive_output(timeout=TIMEOUT)
+    if first["type"] == "websocket.close":
+        return False, first["code"]
+    assert json.loads(first["text"])["type"] == "roster"
     return True, 0
 
 
@@ -190,8 +193,9 @@ async def test_a_page_whose_consumer_crashes_gives_its_place_back(
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(live, "roster_message", broken_roster)
-    communicator = WebsocketCommunicator(application, f"/ws/sessions/{open_session.pk}/", headers=[ORIGIN])
-    communicator.scope["user"] = teacher
+    # Not `connected`: disconnecting would raise the consumer's exception again.
+    headers = [(b"host", HOST), ORIGIN, (b"cookie", await session_cookie(teacher))]
+    communicator = WebsocketCommunicator(application, f"/ws/sessions/{open_session.pk}/", headers=headers)
     accepted, _ = await communicator.connect(timeout=TIMEOUT)
     assert accepted
     # The consumer dies after it took the place (disconnect() never runs).

@@ -165,6 +165,17 @@ def test_each_problem_is_reported_with_its_line(course: Course, students: dict[s
     assert numbers(preview.to_add) == [(2, "S002")]
 
 
+def test_dates_outside_the_supported_years_are_refused_with_their_line(
+    course: Course, students: dict[str, Student]
+) -> None:
+    preview = preview_of(course, "student_number,start_date,end_date\nS002,0001-01-01,9999-12-31\n")
+
+    assert preview.errors == [
+        LineError(2, "The start date “0001-01-01”: Dates must be in the years 2000 to 2100, not 1."),
+        LineError(2, "The end date “9999-12-31”: Dates must be in the years 2000 to 2100, not 9999."),
+    ]
+
+
 def test_a_new_enrolment_ending_before_today_needs_a_start_date(course: Course, students: dict[str, Student]) -> None:
     preview = preview_of(course, "student_number,end_date\nS002,2001-01-01\n")
 

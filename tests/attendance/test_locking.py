@@ -15,6 +15,7 @@ from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, 
 from attendance.services import attendance_set_status
 from config.web import ApplicationError
 from students.models import Student
+from tests.students.builders import staff_with_model_permissions
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ LOCKED = "Records of sessions older than 14 days are locked; ask an administrato
 
 @pytest.fixture
 def staff(db: None) -> User:
-    return User.objects.create_user("admin", password="admin-pass-123", is_staff=True)
+    return staff_with_model_permissions("admin", "attendance")
 
 
 def session_days_ago(course: Course, days: float) -> ClassSession:

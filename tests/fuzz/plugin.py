@@ -2,7 +2,8 @@
 settings, and a tally of the cases printed at the end of the run.
 
 The default run is quick; `--fuzz-full` or FUZZ_FULL=1 runs over 10,000 cases across the photo
-upload, the CSV roster import and the websocket, and more per operation of the REST API.
+upload, the CSV roster import and the websocket, and more per operation of the REST API and per
+target of the page and API inputs (dates, numbers, JSON bodies).
 
 A plugin, loaded by tests/conftest.py (`pytest_plugins`), not a conftest in tests/fuzz: pytest
 reads options only from the plugins and conftest files it finds at start-up, so `pytest
@@ -44,10 +45,11 @@ class Budget:
     websocket_frames: int
     websocket_text: int
     schema: int  # per API operation, for tests/test_api_schemathesis.py
+    inputs: int  # per target of tests/fuzz/test_fuzz_inputs.py
 
 
-DEFAULT = Budget(upload=200, csv=300, websocket_frames=150, websocket_text=150, schema=10)
-FULL = Budget(upload=4000, csv=3000, websocket_frames=2000, websocket_text=1000, schema=50)
+DEFAULT = Budget(upload=200, csv=300, websocket_frames=150, websocket_text=150, schema=10, inputs=60)
+FULL = Budget(upload=4000, csv=3000, websocket_frames=2000, websocket_text=1000, schema=50, inputs=1000)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -44,7 +44,7 @@ class Fuzzed:
         if self.kind == "mutated":
             return self.recipe[1:]
         if self.kind == "valid":
-            return ("none (a valid file)",)
+            return ("none (valid)",)
         if self.kind in ("random", "text"):
             return self.recipe
         return (f"edge: {self.recipe[0]}",)
@@ -547,3 +547,128 @@ def text_messages() -> st.SearchStrategy[Fuzzed]:
 
 def _text_message(label: str, text: str) -> Fuzzed:
     return Fuzzed(text.encode(), "text", (label,))
+
+
+# --- Dates, numbers and JSON bodies of the pages and the API ---------------------------------------
+
+# The ends of Python's dates (arithmetic or a time-zone conversion there overflows) and of the years
+# sessions may have (attendance.models.validate_supported_date).
+EXTREME_DATES = ["0001-01-01", "9999-12-31", "1999-12-31", "2000-01-01", "2100-12-31", "2101-01-01"]
+EXTREME_DATETIMES = [
+    "0001-01-01T00:00",
+    "0001-01-01T00:00:00-12:00",
+    "9999-12-31T23:59",
+    "9999-12-31T22:00:00Z",
+    "9999-12-31T23:59:59.999999+14:00",
+    "2100-12-31T23:59:59-12:00",
+    "2000-01-01T00:00:00+14:00",
+]
+NOT_DATES = ["", " ", "\x00", "2025-02-30", "2025-13-01", "99999-01-01", "-0001-01-01", "20250131", "today", "1e400"]
+# Minutes at the edges of the bounds (a day: 1440; the form: 600) and of integer columns.
+EXTREME_INTS = [-1, 0, 1, 600, 601, 1440, 1441, 2**31 - 1, 2**31, 2**40, 2**63, 10**30]
+OFFSETS = [
+    datetime.UTC,
+    datetime.timezone(datetime.timedelta(hours=14)),
+    datetime.timezone(datetime.timedelta(hours=-12)),
+]
+
+
+def date_texts() -> st.SearchStrategy[tuple[str, str]]:
+    """(label, text) for a date field: extreme dates, any date Python knows, and text that is none."""
+    return st.one_of(
+        st.sampled_from(EXTREME_DATES).map(lambda text: ("extreme date", text)),
+        st.dates().map(lambda day: ("any date", day.isoformat())),
+        st.dates(datetime.date(2000, 1, 1), datetime.date(2100, 12, 31)).map(
+            lambda day: ("a date in range", day.isoformat())
+        ),
+        st.sampled_from(NOT_DATES).map(lambda text: ("not a date", text)),
+        st.text(max_size=12).map(lambda text: ("any text", text)),
+    )
+
+
+def datetime_texts() -> st.SearchStrategy[tuple[str, str]]:
+    """(label, text) for a date-and-time field, as `date_texts` and with time zones at both ends."""
+    return st.one_of(
+        st.sampled_from(EXTREME_DATETIMES).map(lambda text: ("extreme date and time", text)),
+        st.datetimes(timezones=st.sampled_from(OFFSETS)).map(lambda moment: ("any date and time", moment.isoformat())),
+        st.datetimes(
+            min_value=datetime.datetime(2000, 1, 1),
+            max_value=datetime.datetime(2100, 12, 31),
+            timezones=st.just(datetime.UTC),
+        ).map(lambda moment: ("a date and time in range", moment.isoformat())),
+        st.sampled_from(NOT_DATES).map(lambda text: ("not a date", text)),
+    )
+
+
+def minutes() -> st.SearchStrategy[tuple[str, int]]:
+    return st.one_of(
+        st.sampled_from(EXTREME_INTS).map(lambda value: ("extreme number", value)),
+        st.integers(0, 1440).map(lambda value: ("minutes in range", value)),
+        st.integers().map(lambda value: ("any integer", value)),
+    )
+
+
+# Raw JSON for a value: numbers past a float's range, the constants Python's decoder takes, and
+# nesting past its recursion limit.
+RAW_VALUES = ["1e400", "-1e400", "1e-400", "NaN", "Infinity", "-Infinity", "99999999999999999999999999", "-0"]
+
+
+@st.composite
+def json_bodies(draw: st.DrawFn, valid: st.SearchStrategy[dict[str, object]]) -> Fuzzed:
+    """A body for an endpoint taking a JSON object: a valid object (kind "valid"), or one with a
+    field's value replaced (any JSON value, a huge or odd number, deep nesting, a NUL or a lone
+    surrogate in text), deep
+    nesting, JSON of another type, or text that is not JSON (kind "text")."""
+    body = dict(draw(valid))
+    kind = draw(
+        st.sampled_from(
+            [
+                "valid",
+                "field value",
+                "odd number",
+                "nested value",
+                "NUL or surrogate",
+                "deeply nested JSON",
+                "other type",
+                "not JSON",
+            ]
+        )
+    )
+    depths = st.sampled_from([10, 900, 1_000, 5_000, 100_000])
+    field = draw(st.sampled_from(sorted(body))) if body else "x"
+    if kind == "valid":
+        text = json.dumps(body)
+    elif kind == "field value":
+        text = json.dumps({**body, field: draw(json_values)})
+    elif kind in ("odd number", "nested value"):
+        raw = draw(st.sampled_from(RAW_VALUES)) if kind == "odd number" else _nested(draw(depths), draw(st.booleans()))
+        text = json.dumps({**body, field: "\ufffe"}).replace('"\\ufffe"', raw)
+    elif kind == "NUL or surrogate":
+        text = json.dumps(
+            {**body, field: draw(st.sampled_from(["\x00", "note\x00", "\x00" * 600, "\ud800", "a\udfff"]))}
+        )
+    elif kind == "deeply nested JSON":
+        text = _nested(draw(depths), draw(st.booleans()))
+    elif kind == "other type":
+        text = json.dumps(draw(json_values.filter(lambda value: not isinstance(value, dict))))
+    else:
+        text = draw(st.sampled_from(["", "{", "{not json", "\x00", "\ufeff{}", "null", "'a'"]) | st.text(max_size=50))
+    return Fuzzed(text.encode(), "valid" if kind == "valid" else "text", (kind,))
+
+
+@st.composite
+def session_fields(draw: st.DrawFn) -> tuple[tuple[str, ...], dict[str, object]]:
+    """(labels, fields) of a session for the API: times from `datetime_texts`, the end often a few
+    minutes after the start (so that many sessions get past that check), late minutes from `minutes`."""
+    start_label, starts = draw(datetime_texts())
+    end_label, ends = draw(datetime_texts())
+    if draw(st.booleans()):
+        try:
+            ends = (
+                datetime.datetime.fromisoformat(starts) + datetime.timedelta(minutes=draw(st.integers(1, 600)))
+            ).isoformat()
+            end_label = "ends minutes after the start"
+        except (ValueError, OverflowError):
+            pass
+    late_label, late = draw(minutes())
+    return (start_label, end_label, late_label), {"starts_at": starts, "ends_at": ends, "late_after_minutes": late}

@@ -140,7 +140,7 @@ def test_recognition_images_refuses_it_unread(bomb: Bomb, decoded: list[str]) ->
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_the_upload_api_refuses_it_unread(bomb: Bomb, decoded: list[str], student: Student, media_root: Path) -> None:
     client = APIClient()
-    client.force_authenticate(User.objects.create_user("admin", is_staff=True))
+    client.force_authenticate(User.objects.create_user("admin", is_staff=True, is_superuser=True))
 
     response = client.post(
         f"/api/students/{student.pk}/photos/",

@@ -51,7 +51,7 @@ CONTENT_TYPES = ["image/jpeg", "image/png", "application/octet-stream", "text/pl
 @pytest.fixture
 def staff_client(db: None) -> APIClient:
     client = APIClient()
-    client.force_authenticate(User.objects.create_user("admin", is_staff=True))
+    client.force_authenticate(User.objects.create_user("admin", is_staff=True, is_superuser=True))
     return client
 
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from django.contrib.auth.models import User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from students.models import Student, StudentPhoto
 from tests.faces import FACES
@@ -50,13 +50,13 @@ def test_uploaded_photos_are_embedded_or_rejected_by_the_worker(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     base_url = asgi_server()
-    admin = User.objects.create_user("enrolment-admin", password="admin-pass-123", is_staff=True)
-    token = Token.objects.create(user=admin)
+    admin = User.objects.create_user("enrolment-admin", password="admin-pass-123", is_staff=True, is_superuser=True)
+    _, token = AuthToken.objects.create(user=admin)
     student = Student.objects.create(
         student_number="S100", first_name="Barack", last_name="Obama", consent_given_at=timezone.now()
     )
     api = requests.Session()
-    api.headers["Authorization"] = f"Token {token.key}"
+    api.headers["Authorization"] = f"Token {token}"
 
     timings = []
     for relative in ["enroll/obama/obama.jpg", "enroll/obama/obama2.jpg"]:

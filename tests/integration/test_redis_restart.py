@@ -17,7 +17,7 @@ import redis
 import requests
 from django.contrib.auth.models import User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from students.models import Student
 from tests.integration.processes import RunningProcess, free_port
@@ -40,9 +40,9 @@ def test_an_upload_after_redis_restarted_is_embedded(
     url = redis_servers(port).url
     base_url = asgi_server(REDIS_URL=url)
     worker = celery_workers(REDIS_URL=url)
-    admin = User.objects.create_user("enrolment-admin", is_staff=True)
+    admin = User.objects.create_user("enrolment-admin", is_staff=True, is_superuser=True)
     api = requests.Session()
-    api.headers["Authorization"] = f"Token {Token.objects.create(user=admin).key}"
+    api.headers["Authorization"] = f"Token {AuthToken.objects.create(user=admin)[1]}"
     student = Student.objects.create(
         student_number="S100", first_name="Barack", last_name="Obama", consent_given_at=timezone.now()
     )

@@ -20,7 +20,7 @@ import redis
 import requests
 from django.contrib.auth.models import User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from students.models import Student, StudentPhoto
 from tests.faces import FACES
@@ -64,9 +64,9 @@ def test_a_photo_whose_worker_is_killed_mid_task_is_embedded_once_by_the_next_wo
     timeout = {"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)}
     base_url = asgi_server(**timeout)
     first = celery_workers(**timeout)
-    admin = User.objects.create_user("enrolment-admin", is_staff=True)
+    admin = User.objects.create_user("enrolment-admin", is_staff=True, is_superuser=True)
     api = requests.Session()
-    api.headers["Authorization"] = f"Token {Token.objects.create(user=admin).key}"
+    api.headers["Authorization"] = f"Token {AuthToken.objects.create(user=admin)[1]}"
     student = Student.objects.create(
         student_number="S100", first_name="Barack", last_name="Obama", consent_given_at=timezone.now()
     )

@@ -6,7 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth.models import Permission, User
+
 from students.models import Student, StudentPhoto
+
+
+def staff_with_model_permissions(username: str, *app_labels: str) -> User:
+    """A staff user holding Django's add, change and delete permissions on the models of these apps
+    (staff write through the API only with them)."""
+    user = User.objects.create_user(username, password=f"{username}-pass-123", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=app_labels))
+    return user
 
 
 def files_under(root: Path) -> list[Path]:

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from attendance.models import Course
 from students.models import Student, StudentPhoto
@@ -96,12 +96,12 @@ def test_the_same_file_again_returns_the_existing_photo_with_200(
 
 
 def test_a_token_authenticates_staff(client: Client, admin_user: User, student: Student) -> None:
-    token = Token.objects.create(user=admin_user)
+    _, token = AuthToken.objects.create(user=admin_user)
 
     response = client.post(
         upload_url(student),
         {"image": SimpleUploadedFile("photo.jpg", face_bytes("enroll/obama/obama.jpg"))},
-        headers={"Authorization": f"Token {token.key}"},
+        headers={"Authorization": f"Token {token}"},
     )
 
     assert response.status_code == 202

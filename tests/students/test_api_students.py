@@ -20,14 +20,14 @@ from PIL import Image
 from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
 from students.models import Student, StudentPhoto
 from students.services import photo_create
-from tests.students.builders import files_under
+from tests.students.builders import files_under, staff_with_model_permissions
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def staff(db: None) -> User:
-    return User.objects.create_user("staff", password="staff-pass-123", is_staff=True)
+    return staff_with_model_permissions("staff", "students")
 
 
 def logged_in(user: User) -> Client:
