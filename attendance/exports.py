@@ -1,8 +1,14 @@
-"""The reports as tables of cells, written as CSV or XLSX and streamed to the browser.
+"""The reports as files: CSV for programs, XLSX for people, streamed to the browser.
 
-Both formats get the same rows and every text cell goes through `safe_cell`, so a student named
-``=HYPERLINK(...)`` stays text in a spreadsheet. CSV is written row by row into the response;
-XLSX goes through openpyxl's write-only workbook into a temporary file that is then streamed.
+A report exports one table. CSV gets only that table: one header row, then flat rows, times as
+text in the school's time zone and rates as percentages with one decimal. XLSX puts a heading
+(what the report covers) above the table as people read it (the rate beside the name), with a
+bold, frozen header row and filters, real dates and times, rates formatted as percentages, and
+the totals on a sheet of their own.
+
+Every text cell goes through `safe_cell`, so a student named ``=HYPERLINK(...)`` stays text in a
+spreadsheet. CSV is written row by row into the response; XLSX goes through openpyxl's write-only
+workbook into a temporary file that is then streamed.
 
 Under ASGI (daphne) Django collects a synchronous iterator into a list before sending it, which
 would hold a whole export in memory; there the blocks are handed over as an asynchronous iterator
@@ -12,39 +18,75 @@ that fetches each one in the request's thread instead.
 from __future__ import annotations
 
 import csv
+import datetime
+import itertools
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpRequest, StreamingHttpResponse
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.text import get_valid_filename
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from attendance.reports import (
     CourseHistory,
     CourseReport,
     SessionReport,
     Tally,
+    as_percent,
     local_time,
     source_label,
     status_label,
 )
 
-Cell = str | int | float | None
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from students.models import Student
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A point in time, shown in the school's time zone to the second (or to the minute)."""
+
+    at: datetime.datetime
+    seconds: bool = True
+
+
+@dataclass(frozen=True)
+class Rate:
+    """An attendance rate (a fraction): a percentage in CSV, a fraction formatted as one in XLSX."""
+
+    value: float
+
+
+Plain = str | int | float | None
+Cell = Plain | Moment | Rate
+HeadingValue = Cell | datetime.date
 
 FORMATS = ("csv", "xlsx")
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BLOCK_SIZE = 64 * 1024
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+TIME_FORMATS = {True: "%Y-%m-%d %H:%M:%S", False: "%Y-%m-%d %H:%M"}
+XLSX_TIME_FORMATS = {True: "yyyy-mm-dd hh:mm:ss", False: "yyyy-mm-dd hh:mm"}
+XLSX_DATE_FORMAT = "yyyy-mm-dd"
+XLSX_PERCENT_FORMAT = "0.0%"
 
 
-def safe_cell(value: Cell) -> Cell:
+def safe_cell(value: Plain) -> Plain:
     """The value, with text that a spreadsheet would run as a formula prefixed by a single quote."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
@@ -53,75 +95,199 @@ def safe_cell(value: Cell) -> Cell:
 
 # --- Tables -------------------------------------------------------------------------------
 
-TALLY_HEADER = ["Present", "Late", "Absent", "Excused", "Sessions counted", "Rate (%)"]
+
+@dataclass(frozen=True)
+class Column:
+    title: Cell
+    width: float = 12  # in XLSX, in characters
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: list[Column]
+    rows: Iterable[list[Cell]]
+    frozen_columns: int = 0  # in XLSX, kept in view when scrolling sideways
+
+
+@dataclass(frozen=True)
+class Export:
+    """A report as files. CSV gets `table` alone; XLSX puts `heading` above `sheet` (the table as
+    people read it: `table` unless given) and `totals` on a sheet of their own. The totals are read
+    after the table, as some fill while its rows run."""
+
+    heading: list[tuple[str, HeadingValue]]
+    table: Table
+    totals: Table
+    sheet: Table | None = None
+
+
+NUMBER, NAME, STATUS, TIME, SOURCE = (
+    Column("Student number", 16),
+    Column("Name", 28),
+    Column("Status", 10),
+    Column("First seen", 20),
+    Column("Source", 17),
+)
+SESSION_WIDTH = 17
+COURSE, COURSE_NAME = Column("Course", 12), Column("Course name", 28)
+
+
+def _tally_columns(counted: str) -> list[Column]:
+    """The counts, the rate and its flag: always the last two, see `_rate_beside_name`."""
+    counts = [Column(title, 10) for title in ("Present", "Late", "Absent", "Excused")]
+    return [*counts, Column(counted, 17), Column("Rate (%)", 10), Column(f"Below {_warning_percent()}%", 11)]
+
+
+def _warning_percent() -> str:
+    return f"{settings.ATTENDANCE_RATE_WARNING * 100:g}"
 
 
 def _tally_cells(tally: Tally) -> list[Cell]:
-    return [tally.present, tally.late, tally.absent, tally.excused, tally.counted, tally.percent]
+    rate = tally.rate
+    return [
+        tally.present,
+        tally.late,
+        tally.absent,
+        tally.excused,
+        tally.counted,
+        None if rate is None else Rate(rate),
+        "yes" if tally.flagged else None,
+    ]
 
 
-def _flag(tally: Tally) -> str:
-    return "yes" if tally.flagged else ""
+Item = TypeVar("Item")
 
 
-def _warning_header() -> str:
-    return f"Below {settings.ATTENDANCE_RATE_WARNING * 100:g}%"
+def _rate_beside_name(cells: list[Item], *, names: int) -> list[Item]:
+    """The rate and its flag (the last two cells) moved to just after the first `names` cells."""
+    return [*cells[:names], *cells[-2:], *cells[names:-2]]
 
 
-def session_table(report: SessionReport) -> Iterator[list[Cell]]:
-    yield ["Student number", "Name", "Status", "First seen", "Source"]
-    for line in report.lines():
-        yield [
-            line.student.student_number,
-            line.student.full_name,
-            status_label(line.status),
-            local_time(line.first_seen_at),
-            source_label(line.source),
-        ]
+def _people_table(table: Table, *, names: int) -> Table:
+    """The table with the rate beside the names, both kept in view when scrolling sideways."""
+    return Table(
+        columns=_rate_beside_name(table.columns, names=names),
+        rows=(_rate_beside_name(row, names=names) for row in table.rows),
+        frozen_columns=names + 2,
+    )
 
 
-def course_table(report: CourseReport) -> Iterator[list[Cell]]:
-    """Students by sessions, then one row per status with each session's totals."""
-    session_names = [local_time(session.starts_at, "%Y-%m-%d %H:%M") for session in report.sessions]
-    yield ["Student number", "Name", *session_names, *TALLY_HEADER, _warning_header()]
-    for row in report.rows():
-        yield [
-            row.student.student_number,
-            row.student.full_name,
-            *(status_label(cell) for cell in row.cells),
-            *_tally_cells(row.tally),
-            _flag(row.tally),
-        ]
-    totals = report.session_totals
-    yield ["", "Present", *(tally.present for tally in totals)]
-    yield ["", "Late", *(tally.late for tally in totals)]
-    yield ["", "Absent", *(tally.absent for tally in totals)]
-    yield ["", "Excused", *(tally.excused for tally in totals)]
-    yield ["", "Sessions counted", *(tally.counted for tally in totals)]
-    yield ["", "Rate (%)", *(tally.percent for tally in totals)]
+def _moment(at: datetime.datetime | None, *, seconds: bool = True) -> Moment | None:
+    return None if at is None else Moment(at, seconds=seconds)
 
 
-def student_table(histories: Iterable[CourseHistory]) -> Iterator[list[Cell]]:
-    """Every session of the student, then after an empty row one summary row per course."""
-    yield ["Course", "Course name", "Session", "Status", "First seen", "Source"]
-    summaries: list[list[Cell]] = []
-    for history in histories:
-        for entry in history.entries:
+def _person(user: User | None) -> str:
+    return "" if user is None else user.get_full_name() or user.get_username()
+
+
+def _time_zone() -> tuple[str, HeadingValue]:
+    return ("Time zone", settings.TIME_ZONE)
+
+
+def session_export(report: SessionReport) -> Export:
+    """Every student who counts in the session, with the note and who changed the record last."""
+    session = report.session
+
+    def rows() -> Iterator[list[Cell]]:
+        for line in report.lines():
             yield [
-                history.course.code,
-                history.course.name,
-                local_time(entry.session.starts_at, "%Y-%m-%d %H:%M"),
-                status_label(entry.status),
-                local_time(entry.first_seen_at),
-                source_label(entry.source),
+                line.student.student_number,
+                line.student.full_name,
+                status_label(line.status),
+                _moment(line.first_seen_at),
+                source_label(line.source),
+                line.note,
+                _person(line.changed_by),
             ]
-        summaries.append([history.course.code, history.course.name, *_tally_cells(history.tally), _flag(history.tally)])
-    yield []
-    yield ["Course", "Course name", *TALLY_HEADER, _warning_header()]
-    yield from summaries
+
+    def totals() -> Iterator[list[Cell]]:
+        yield _rate_beside_name(_tally_cells(report.tally), names=0)
+
+    columns = [NUMBER, NAME, STATUS, TIME, SOURCE, Column("Note", 40), Column("Changed by", 20)]
+    return Export(
+        heading=[
+            ("Course", f"{session.course.code} {session.course.name}"),
+            ("Starts", Moment(session.starts_at, seconds=False)),
+            ("Ends", Moment(session.ends_at, seconds=False)),
+            ("State", session.get_state_display()),
+            _time_zone(),
+        ],
+        table=Table(columns, rows(), frozen_columns=2),
+        totals=Table(_rate_beside_name(_tally_columns("Students counted"), names=0), totals()),
+    )
+
+
+def course_export(report: CourseReport) -> Export:
+    """Students by sessions with their tallies; the totals are one row per session."""
+    sessions = [Column(Moment(session.starts_at, seconds=False), SESSION_WIDTH) for session in report.sessions]
+
+    def rows() -> Iterator[list[Cell]]:
+        for row in report.rows():
+            yield [
+                row.student.student_number,
+                row.student.full_name,
+                *(status_label(cell) for cell in row.cells),
+                *_tally_cells(row.tally),
+            ]
+
+    def totals() -> Iterator[list[Cell]]:
+        for session, tally in zip(report.sessions, report.session_totals, strict=True):
+            yield _rate_beside_name([Moment(session.starts_at, seconds=False), *_tally_cells(tally)], names=1)
+
+    table = Table([NUMBER, NAME, *sessions, *_tally_columns("Sessions counted")], rows())
+    total_columns = [Column("Session", SESSION_WIDTH), *_tally_columns("Students counted")]
+    return Export(
+        heading=[
+            ("Course", f"{report.course.code} {report.course.name}"),
+            ("From", report.date_from or "the first session"),
+            ("To", report.date_to or "the last session"),
+            ("Sessions held", len(report.sessions)),
+            _time_zone(),
+        ],
+        table=table,
+        sheet=_people_table(table, names=2),
+        totals=Table(_rate_beside_name(total_columns, names=1), totals()),
+    )
+
+
+def student_export(*, student: Student, histories: Iterable[CourseHistory]) -> Export:
+    """Every held session of the student while enrolled; the totals are one row per course."""
+    summaries: list[list[Cell]] = []
+
+    def rows() -> Iterator[list[Cell]]:
+        for history in histories:
+            for entry in history.entries:
+                yield [
+                    history.course.code,
+                    history.course.name,
+                    Moment(entry.session.starts_at, seconds=False),
+                    status_label(entry.status),
+                    _moment(entry.first_seen_at),
+                    source_label(entry.source),
+                ]
+            summaries.append([history.course.code, history.course.name, *_tally_cells(history.tally)])
+
+    def totals() -> Iterator[list[Cell]]:
+        for summary in summaries:
+            yield _rate_beside_name(summary, names=2)
+
+    total_columns = [COURSE, COURSE_NAME, *_tally_columns("Sessions counted")]
+    return Export(
+        heading=[("Student", f"{student.student_number} {student.full_name}"), _time_zone()],
+        table=Table([COURSE, COURSE_NAME, Column("Session", SESSION_WIDTH), STATUS, TIME, SOURCE], rows()),
+        totals=Table(_rate_beside_name(total_columns, names=2), totals()),
+    )
 
 
 # --- Writers ------------------------------------------------------------------------------
+
+
+def _csv_value(cell: Cell) -> Plain:
+    if isinstance(cell, Moment):
+        return local_time(cell.at, TIME_FORMATS[cell.seconds])
+    if isinstance(cell, Rate):
+        return as_percent(cell.value)
+    return safe_cell(cell)
 
 
 class _Echo:
@@ -131,13 +297,14 @@ class _Echo:
         return value
 
 
-def _csv_blocks(rows: Iterable[list[Cell]]) -> Iterator[bytes]:
+def _csv_blocks(table: Table) -> Iterator[bytes]:
     writer = csv.writer(_Echo())
     # The byte order mark makes Excel read the file as UTF-8 (accents in names).
     block = ["\ufeff"]
     size = 0
-    for row in rows:
-        line = writer.writerow([safe_cell(cell) for cell in row])
+    header = [[column.title for column in table.columns]]
+    for row in itertools.chain(header, table.rows):
+        line = writer.writerow([_csv_value(cell) for cell in row])
         block.append(line)
         size += len(line)
         if size >= BLOCK_SIZE:
@@ -178,26 +345,76 @@ def _for_server(request: HttpRequest, blocks: Iterator[bytes]) -> Iterator[bytes
     return _AsyncBlocks(blocks) if isinstance(request, ASGIRequest) else blocks
 
 
-def csv_response(request: HttpRequest, *, rows: Iterable[list[Cell]], filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_for_server(request, _csv_blocks(rows)), content_type="text/csv; charset=utf-8")
+def csv_response(request: HttpRequest, *, table: Table, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_for_server(request, _csv_blocks(table)), content_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = content_disposition_header(True, f"{filename}.csv")
     return response
 
 
-def _write_xlsx(rows: Iterable[list[Cell]], target: IO[bytes]) -> None:
+BOLD = Font(bold=True)
+# The heading's labels and values (times among them) sit in the first two columns, whatever the
+# table has there; Excel shows a time in too narrow a column as ####.
+HEADING_WIDTHS = (14, 18)
+
+
+def _xlsx_cell(sheet: Any, cell: HeadingValue, *, bold: bool = False) -> Any:
+    """The value as openpyxl writes it: times naive in the school's time zone (Excel has no zones)."""
+    number_format = None
+    value: Any
+    if isinstance(cell, Moment):
+        value = timezone.localtime(cell.at).replace(tzinfo=None)
+        number_format = XLSX_TIME_FORMATS[cell.seconds]
+    elif isinstance(cell, Rate):
+        value, number_format = cell.value, XLSX_PERCENT_FORMAT
+    elif isinstance(cell, datetime.date):
+        value, number_format = cell, XLSX_DATE_FORMAT
+    elif isinstance(cell, str):
+        # openpyxl refuses control characters (a note may hold one): shown as a replacement mark.
+        # Empty text is no cell at all, as a blank cell is in a spreadsheet.
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(safe_cell(cell))) or None
+    else:
+        value = cell
+    if number_format is None and not bold:
+        return value
+    styled = WriteOnlyCell(sheet, value=value)
+    if number_format is not None:
+        styled.number_format = number_format
+    if bold:
+        styled.font = BOLD
+    return styled
+
+
+def _write_sheet(workbook: Workbook, *, title: str, heading: list[tuple[str, HeadingValue]], table: Table) -> None:
+    """The heading, an empty row, then the table under a bold header row that stays in view and filters."""
+    sheet: Any = workbook.create_sheet(title)
+    widths = [column.width for column in table.columns]
+    widths[: len(HEADING_WIDTHS)] = [max(pair) for pair in zip(widths, HEADING_WIDTHS, strict=False)]
+    for index, width in enumerate(widths, 1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    header_row = len(heading) + 2
+    sheet.freeze_panes = f"{get_column_letter(table.frozen_columns + 1)}{header_row + 1}"
+    for label, value in heading:
+        sheet.append([_xlsx_cell(sheet, label, bold=True), _xlsx_cell(sheet, value)])
+    sheet.append([])
+    sheet.append([_xlsx_cell(sheet, column.title, bold=True) for column in table.columns])
+    last_row = header_row
+    for row in table.rows:
+        sheet.append([_xlsx_cell(sheet, cell) for cell in row])
+        last_row += 1
+    sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(table.columns))}{last_row}"
+
+
+def _write_xlsx(export: Export, target: IO[bytes]) -> None:
     workbook = Workbook(write_only=True)
-    sheet: Any = workbook.create_sheet("Attendance")
-    sheet.column_dimensions["A"].width = 18
-    sheet.column_dimensions["B"].width = 28
-    for row in rows:
-        sheet.append([safe_cell(cell) for cell in row])
+    _write_sheet(workbook, title="Attendance", heading=export.heading, table=export.sheet or export.table)
+    _write_sheet(workbook, title="Totals", heading=export.heading, table=export.totals)
     workbook.save(target)
 
 
-def xlsx_response(request: HttpRequest, *, rows: Iterable[list[Cell]], filename: str) -> FileResponse:
+def xlsx_response(request: HttpRequest, *, export: Export, filename: str) -> FileResponse:
     # The write-only workbook keeps rows on disk as they are appended; the file is deleted on close.
     target = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it)
-    _write_xlsx(rows, target)
+    _write_xlsx(export, target)
     target.seek(0)
     response = FileResponse(target, as_attachment=True, filename=f"{filename}.xlsx", content_type=XLSX_CONTENT_TYPE)
     if isinstance(request, ASGIRequest):
@@ -206,10 +423,10 @@ def xlsx_response(request: HttpRequest, *, rows: Iterable[list[Cell]], filename:
 
 
 def export_response(
-    request: HttpRequest, *, export_format: str, rows: Iterable[list[Cell]], filename: str
+    request: HttpRequest, *, export_format: str, export: Export, filename: str
 ) -> StreamingHttpResponse | FileResponse:
-    """`rows` as a CSV or XLSX download named `filename` (made safe, without an extension)."""
+    """The export as a CSV or XLSX download named `filename` (made safe, without an extension)."""
     filename = get_valid_filename(filename)
     if export_format == "xlsx":
-        return xlsx_response(request, rows=rows, filename=filename)
-    return csv_response(request, rows=rows, filename=filename)
+        return xlsx_response(request, export=export, filename=filename)
+    return csv_response(request, table=export.table, filename=filename)

@@ -17,7 +17,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from attendance.exports import FORMATS, course_table, export_response, session_table, student_table
+from attendance.exports import FORMATS, course_export, export_response, session_export, student_export
 from attendance.models import validate_supported_date
 from attendance.reports import CourseReport, SessionReport, Tally, student_history
 from attendance.selectors import courses_for, session_for, students_for
@@ -74,7 +74,7 @@ def session_report(request: HttpRequest, session_id: int) -> HttpResponseBase:
     report = SessionReport(session=session)
     if export_format:
         name = f"attendance-{session.course.code}-{timezone.localtime(session.starts_at):%Y-%m-%d-%H%M}"
-        return export_response(request, export_format=export_format, rows=session_table(report), filename=name)
+        return export_response(request, export_format=export_format, export=session_export(report), filename=name)
     lines = list(report.lines())
     return render(
         request,
@@ -96,7 +96,7 @@ def course_report(request: HttpRequest, course_id: int) -> HttpResponseBase:
     report = CourseReport(course=course, date_from=date_from, date_to=date_to)
     if export_format:
         name = "-".join(["attendance", course.code, *(str(day) for day in (date_from, date_to) if day)])
-        return export_response(request, export_format=export_format, rows=course_table(report), filename=name)
+        return export_response(request, export_format=export_format, export=course_export(report), filename=name)
     rows = list(report.rows())
     return render(
         request,
@@ -126,7 +126,8 @@ def student_report(request: HttpRequest, student_id: int) -> HttpResponseBase:
     histories = student_history(student=student, courses=courses_for(user=request.user))
     if export_format:
         name = f"attendance-{student.student_number}"
-        return export_response(request, export_format=export_format, rows=student_table(histories), filename=name)
+        export = student_export(student=student, histories=histories)
+        return export_response(request, export_format=export_format, export=export, filename=name)
     return render(
         request,
         "attendance/reports/student.html",

@@ -24,6 +24,7 @@ import datetime
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -32,6 +33,9 @@ from django.utils import timezone
 from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
 from attendance.selectors import session_students
 from students.models import Student
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 Status = AttendanceRecord.Status
 HELD_STATES = (ClassSession.State.OPEN, ClassSession.State.CLOSED)
@@ -149,6 +153,8 @@ class SessionLine(_Labelled):
     status: str | None  # None only when the session has not been held
     first_seen_at: datetime.datetime | None
     source: str | None  # None: no record
+    note: str = ""
+    changed_by: User | None = None
 
 
 class SessionReport:
@@ -165,7 +171,9 @@ class SessionReport:
         # One session's records: at most one per student in the room.
         records = {
             record.student_id: record
-            for record in AttendanceRecord.objects.filter(session=self.session, student__in=students).iterator()
+            for record in AttendanceRecord.objects.filter(session=self.session, student__in=students)
+            .select_related("changed_by")
+            .iterator()
         }
         for student in students.order_by(*STUDENT_ORDER).iterator():
             record = records.get(student.pk)
@@ -180,6 +188,8 @@ class SessionReport:
                 status=status,
                 first_seen_at=record.first_seen_at if record else None,
                 source=record.source if record else None,
+                note=record.note if record else "",
+                changed_by=record.changed_by if record else None,
             )
 
 

@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Its widget templates, for FORM_RENDERER below.
+    "django.forms",
     "rest_framework",
     "knox",
     "drf_spectacular",
@@ -130,6 +132,9 @@ TEMPLATES = [
         },
     },
 ]
+# Widgets render with TEMPLATES, so templates/ can override a widget's template (the admin's date
+# and time, templates/admin/widgets/split_datetime.html, labels both inputs).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
 
@@ -266,6 +271,12 @@ FACE_MIN_PROBABILITY = env_float("FACE_MIN_PROBABILITY", 0.90)
 # An enrolment photo must have exactly one face at least this sure and this wide.
 ENROLMENT_MIN_PROBABILITY = env_float("ENROLMENT_MIN_PROBABILITY", 0.92)
 ENROLMENT_MIN_FACE_PX = env_int("ENROLMENT_MIN_FACE_PX", 40, minimum=1)
+# A new photo whose face is farther than this from the student's other photos, or nearer than
+# this to another student's (and nearer than to the student's own), waits for an admin's review
+# instead of being used. Measured on the 49 photos of ../shared/faces (enroll/ and classroom/):
+# the same person's photos lie at most 0.78 apart, two different students at least 0.90.
+PHOTO_REVIEW_OWN_DISTANCE = env_float("PHOTO_REVIEW_OWN_DISTANCE", 1.0)
+PHOTO_REVIEW_OTHER_DISTANCE = env_float("PHOTO_REVIEW_OTHER_DISTANCE", 0.85)
 # L2 distance between unit embeddings under which a face is the nearest student.
 FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 1.0)
 # ... and at least this much closer to that student than to the next: a face between two students

@@ -1,4 +1,5 @@
-"""Which detected face a photo can enrol a student with: exactly one clear face, large enough.
+"""Which detected face a photo can enrol a student with: exactly one clear face, large enough;
+and how the new face resembles the gallery (its own student's photos, and everybody else's).
 
 The thresholds come from the caller (the students app reads them from settings), so the same rule
 serves enrolment, the benchmark and any other tool.
@@ -9,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
+
+from recognition.matching import Gallery
 
 if TYPE_CHECKING:
     # Only the type: importing the engine loads torch.
@@ -66,3 +71,28 @@ def enrolment_face(faces: Sequence[Face], rule: EnrolmentRule) -> tuple[Face | N
             f"Face too small: {size:.0f} px, at least {rule.min_face_px} px needed. Upload a closer or larger photo."
         )
     return face, ""
+
+
+@dataclass(frozen=True)
+class Resemblance:
+    """A new face against the gallery: the nearest of its own student's photos, and the nearest
+    other student (None where the gallery has nobody)."""
+
+    own_distance: float | None
+    other_student_id: int | None
+    other_distance: float | None
+
+
+def resemblance(embedding: np.ndarray, gallery: Gallery, *, student_id: int) -> Resemblance:
+    distances = gallery.student_distances(np.asarray(embedding, dtype=np.float32)[None, :])[0]
+    own = gallery.student_ids == student_id
+    own_distance = float(distances[own].min()) if own.any() else None
+    others = np.where(own, np.inf, distances)
+    if not len(others) or not np.isfinite(others.min()):
+        return Resemblance(own_distance=own_distance, other_student_id=None, other_distance=None)
+    nearest = int(np.argmin(others))
+    return Resemblance(
+        own_distance=own_distance,
+        other_student_id=int(gallery.student_ids[nearest]),
+        other_distance=float(others[nearest]),
+    )

@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from recognition.images import ImageRejected
 from students.images import photo_inspect
 from students.models import Student, StudentPhoto
-from students.services import photo_requeue, upload_bytes
+from students.services import photo_approve, photo_requeue, upload_bytes
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -57,18 +57,16 @@ def file_deleted() -> str:
     )
 
 
-def thumbnail(photo: StudentPhoto) -> str:
+def thumbnail(photo: StudentPhoto, *, link: bool = True) -> str:
+    """The photo's thumbnail, a link to the whole photo unless `link` is False: where the admin
+    makes the thumbnail the link to the photo's page, a link inside would leave that link empty."""
     if not photo.pk:
         return ""
     if not photo.image.name:
         return file_deleted()
     url = reverse("photo-image", args=[photo.pk])
-    return format_html(
-        '<a href="{}" target="_blank"><img src="{}?size=thumb" alt="Photo {}" class="photo-thumb"></a>',
-        url,
-        url,
-        photo.pk,
-    )
+    image = format_html('<img src="{}?size=thumb" alt="Photo {}" class="photo-thumb">', url, photo.pk)
+    return format_html('<a href="{}" target="_blank">{}</a>', url, image) if link else image
 
 
 class StudentPhotoInline(admin.TabularInline):
@@ -124,7 +122,9 @@ class PhotoStatusFilter(admin.SimpleListFilter):
 
 @admin.register(StudentPhoto)
 class StudentPhotoAdmin(admin.ModelAdmin):
-    list_display = ["preview", "student_link", "status", "reason", "face_probability", "embedding_model", "created_at"]
+    list_display = ["preview", "student_link", "status", "reason", "face_probability", "created_at"]
+    # A student's photos side by side.
+    ordering = ["student__last_name", "student__first_name", "student__student_number", "-created_at"]
     list_display_links = ["preview"]
     list_filter = [PhotoStatusFilter, "embedding_model", "created_at"]
     # Adds a "Rejected photos" button: the photos to replace, with the reason for each.
@@ -147,7 +147,7 @@ class StudentPhotoAdmin(admin.ModelAdmin):
         "processed_at",
     ]
     exclude = ["image"]
-    actions = ["requeue"]
+    actions = ["approve", "requeue"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Photos are added on the student's page so they go through the same checks as the API.
@@ -155,7 +155,8 @@ class StudentPhotoAdmin(admin.ModelAdmin):
 
     @admin.display(description="Photo")
     def preview(self, photo: StudentPhoto) -> str:
-        return thumbnail(photo)
+        # The column is the link to the photo's page (list_display_links).
+        return thumbnail(photo, link=False)
 
     @admin.display(description="Student", ordering="student")
     def student_link(self, photo: StudentPhoto) -> str:
@@ -173,7 +174,35 @@ class StudentPhotoAdmin(admin.ModelAdmin):
         if not photo.image.name:
             return file_deleted()
         url = reverse("photo-image", args=[photo.pk])
-        return format_html('<img src="{}" alt="Photo {}" style="max-width: 480px; max-height: 480px">', url, photo.pk)
+        image = format_html('<img src="{}" alt="Photo {}">', url, photo.pk)
+        if not photo.face_box or not photo.width or not photo.height:
+            return format_html('<div class="photo-large">{}</div>', image)
+        # The face enrolment found, boxed: in percent of the upright photo, as the browser shows it.
+        x1, y1, x2, y2 = photo.face_box
+        box = {
+            "left": 100 * x1 / photo.width,
+            "top": 100 * y1 / photo.height,
+            "width": 100 * (x2 - x1) / photo.width,
+            "height": 100 * (y2 - y1) / photo.height,
+        }
+        style = "; ".join(f"{name}: {value:.2f}%" for name, value in box.items())
+        return format_html(
+            '<div class="photo-large">{}<span class="face-box" style="{}" title="The face found"></span></div>',
+            image,
+            style,
+        )
+
+    @admin.action(description="Approve the selected photos needing review: they show their student")
+    def approve(self, request: HttpRequest, queryset: QuerySet[StudentPhoto]) -> None:
+        approved = 0
+        for photo in queryset:
+            if photo_approve(photo=photo):
+                approved += 1
+                self.log_change(request, photo, "Approved after review.")
+        skipped = len(queryset) - approved
+        messages.info(
+            request, f"{approved} photo(s) approved" + (f"; {skipped} did not need review." if skipped else ".")
+        )
 
     @admin.action(description="Detect and embed the selected photos again")
     def requeue(self, request: HttpRequest, queryset: QuerySet[StudentPhoto]) -> None:

@@ -59,6 +59,8 @@ class StudentPhoto(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         READY = "ready", "Ready"
+        # Embedded, but not used until an admin approves it: the face may be another person's.
+        REVIEW = "review", "Needs review"
         REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Failed"
 

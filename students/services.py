@@ -28,11 +28,13 @@ from django.utils import timezone
 
 from config.web import ApplicationError
 from recognition.images import ImageRejected
-from recognition.quality import EnrolmentRule, enrolment_face
+from recognition.quality import EnrolmentRule, enrolment_face, resemblance
 from students.images import photo_decode, photo_inspect
 from students.models import Student, StudentPhoto
+from students.selectors import gallery_for
 
 if TYPE_CHECKING:
+    import numpy as np
     from django.contrib.auth.models import User
 
 
@@ -218,13 +220,49 @@ def photo_enrol(*, photo: StudentPhoto) -> StudentPhoto:
     if face is None:
         return _finish(photo, status=StudentPhoto.Status.REJECTED, reason=rejection)
     embedding = engine.embed(image, [face])[0]
+    review = _review_reason(student_id=photo.student_id, embedding=embedding, model_id=engine.model_id)
     return _finish(
         photo,
-        status=StudentPhoto.Status.READY,
+        status=StudentPhoto.Status.REVIEW if review else StudentPhoto.Status.READY,
+        reason=review,
         face_box=[round(v, 1) for v in face.box],
         face_probability=round(face.probability, 4),
         embedding=embedding.astype("float32").tobytes(),
         embedding_model=engine.model_id,
+    )
+
+
+def _review_reason(*, student_id: int, embedding: np.ndarray, model_id: str) -> str:
+    """Why a new face needs an admin's look before recognition uses it, or "": it is far from the
+    student's other photos, or nearer another student's than any of the student's own (a photo
+    uploaded for the wrong student would otherwise mark that other student)."""
+    found = resemblance(embedding, gallery_for(model_id=model_id), student_id=student_id)
+    if found.own_distance is not None and found.own_distance > settings.PHOTO_REVIEW_OWN_DISTANCE:
+        return (
+            f"Far from this student's other photos (distance {found.own_distance:.2f}): check that it is "
+            "the same person, then approve it, or delete it."
+        )
+    if (
+        found.other_student_id is not None
+        and found.other_distance is not None
+        and found.other_distance < settings.PHOTO_REVIEW_OTHER_DISTANCE
+        and (found.own_distance is None or found.other_distance < found.own_distance)
+    ):
+        other = Student.objects.filter(pk=found.other_student_id).first()
+        return (
+            f"Close to the photos of {other or 'another student'} (distance {found.other_distance:.2f}): "
+            "check that it is this student, then approve it, or delete it."
+        )
+    return ""
+
+
+def photo_approve(*, photo: StudentPhoto) -> bool:
+    """An admin's word that a photo needing review shows its student: recognition may use it."""
+    now = timezone.now()
+    return bool(
+        StudentPhoto.objects.filter(pk=photo.pk, status=StudentPhoto.Status.REVIEW).update(
+            status=StudentPhoto.Status.READY, reason="", updated_at=now
+        )
     )
 
 

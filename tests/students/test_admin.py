@@ -15,7 +15,7 @@ from django.urls import reverse
 from students.models import Student, StudentPhoto
 from students.services import photo_create
 from tests.faces import face_bytes
-from tests.recognition.samples import BadUpload, bad_uploads
+from tests.recognition.samples import BadUpload, bad_uploads, encode, gradient
 from tests.students.builders import files_under, student_form
 
 
@@ -125,3 +125,22 @@ def test_admin_lists_render(admin_client: Client, student: Student) -> None:
         reverse("admin:students_studentphoto_change", args=[photo.pk]),
     ):
         assert admin_client.get(url).status_code == 200, url
+
+
+def test_the_photo_page_boxes_the_face_found_and_the_list_groups_photos_by_student(
+    admin_client: Client, student: Student
+) -> None:
+    photo, _ = photo_create(student=student, data=encode(gradient((200, 400)), "PNG"))
+    StudentPhoto.objects.filter(pk=photo.pk).update(
+        status=StudentPhoto.Status.READY, width=200, height=400, face_box=[50, 100, 150, 300], embedding_model="m-1"
+    )
+    zoe = Student.objects.create(student_number="S009", first_name="Zoe", last_name="Abbott")
+    photo_create(student=zoe, data=encode(gradient(), "PNG"))
+
+    page = admin_client.get(reverse("admin:students_studentphoto_change", args=[photo.pk])).content.decode()
+    listed = admin_client.get(reverse("admin:students_studentphoto_changelist")).content.decode()
+
+    assert 'class="face-box" style="left: 25.00%; top: 25.00%; width: 50.00%; height: 50.00%"' in page
+    # Abbott before Lovelace; the model id is a filter, not a column.
+    assert listed.index("S009") < listed.index("S001")
+    assert "m-1</td>" not in listed

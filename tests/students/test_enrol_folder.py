@@ -59,7 +59,7 @@ def test_enrols_the_folder_with_names_from_the_csv_and_lists_what_needs_a_look(f
     out, _ = enrol_folder(folder, "--consent-given")
 
     assert out.splitlines()[0] == (
-        "Students created: 2. Photos ready: 2, rejected: 1, failed: 0, refused: 1, already enrolled: 0."
+        "Students created: 2. Photos ready: 2, to review: 0, rejected: 1, failed: 0, refused: 1, already enrolled: 0."
     )
     rejected = StudentPhoto.objects.get(status=StudentPhoto.Status.REJECTED)
     assert f"  rejected: S002 (photo {rejected.pk}): {TWO_FACES}" in out.splitlines()
@@ -76,7 +76,7 @@ def test_without_consent_no_photo_is_embedded_and_the_summary_says_why(folder: P
     out, _ = enrol_folder(folder)
 
     assert out.splitlines()[0] == (
-        "Students created: 2. Photos ready: 0, rejected: 3, failed: 0, refused: 1, already enrolled: 0."
+        "Students created: 2. Photos ready: 0, to review: 0, rejected: 3, failed: 0, refused: 1, already enrolled: 0."
     )
     assert sorted(line for line in out.splitlines() if line.startswith("  rejected: ")) == sorted(
         f"  rejected: {p.student.student_number} (photo {p.pk}): {CONSENT}" for p in StudentPhoto.objects.all()
@@ -93,7 +93,7 @@ def test_running_it_again_adds_nothing_twice(folder: Path, media_root: Path) -> 
     out, _ = enrol_folder(folder)
 
     assert out.splitlines()[0] == (
-        "Students created: 0. Photos ready: 0, rejected: 0, failed: 0, refused: 1, already enrolled: 3."
+        "Students created: 0. Photos ready: 0, to review: 0, rejected: 0, failed: 0, refused: 1, already enrolled: 3."
     )
     assert Student.objects.count() == 2
     assert set(StudentPhoto.objects.values_list("pk", "status")) == photos

@@ -248,10 +248,11 @@ def school_year(teacher: User) -> dict[str, Student]:
     )
     students = {}
     for number, photo in [
+        # Six different people: one person's photo for two students would wait for review.
         ("marked-inactive", "enroll/obama/obama.jpg"),
         ("gone-quiet", "enroll/biden/biden.jpg"),
-        ("seen-recently", "enroll/obama/obama2.jpg"),
-        ("new-photo", "enroll/biden/biden2.jpg"),
+        ("seen-recently", "classroom/enroll/S01/01.jpg"),
+        ("new-photo", "classroom/enroll/S02/01.jpg"),
         ("changed-recently", "enroll/rose_leslie/img1.jpg"),
         ("inactive-recently", "enroll/kit_harington/john1.jpeg"),
     ]:

@@ -101,6 +101,7 @@ class Command(BaseCommand):
         by_status = Counter(photo.status for photo in photos)
         self.stdout.write(
             f"Students created: {counts['students created']}. Photos ready: {by_status['ready']}, "
+            f"to review: {by_status['review']}, "
             f"rejected: {by_status['rejected']}, failed: {by_status['failed']}, refused: {len(refused)}, "
             f"already enrolled: {counts['already enrolled']}."
         )
