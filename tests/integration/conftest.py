@@ -23,8 +23,8 @@ from tests.integration.processes import (
     RunningProcess,
     process_environment,
     redis_test_url,
-    running_in_ci,
     services_problem,
+    skip_or_fail,
     start_asgi_server,
     start_celery_worker,
     start_redis_server,
@@ -43,9 +43,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         missing = [path for path in (CHROMIUM, "ffmpeg") if shutil.which(path) is None]
         problem = f"browser tests need {' and '.join(missing)}" if missing else ""
     if problem:
-        if running_in_ci():
-            pytest.fail(f"CI needs what integration tests use: {problem}", pytrace=False)
-        pytest.skip(problem)
+        skip_or_fail(problem)
 
 
 @pytest.hookimpl(wrapper=True)

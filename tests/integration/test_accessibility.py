@@ -24,7 +24,7 @@ from students.models import Student, StudentPhoto
 from tests.attendance.builders import session_open_now
 from tests.faces import face_bytes
 from tests.integration.browser import AXE_JS, ROOT, LivePage, axe_violations, log_in, save_screenshot
-from tests.integration.processes import running_in_ci
+from tests.integration.processes import skip_or_fail
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -129,10 +129,7 @@ def school(transactional_db: None) -> School:
 def axe() -> None:
     """axe-core is installed (bin/test does it); without it the test is skipped, except in CI."""
     if not AXE_JS.exists():
-        problem = f"no {AXE_JS.relative_to(ROOT)}: bin/test installs axe-core from npm"
-        if running_in_ci():
-            pytest.fail(problem, pytrace=False)
-        pytest.skip(problem)
+        skip_or_fail(f"no {AXE_JS.relative_to(ROOT)}: bin/test installs axe-core from npm")
 
 
 class Audit:

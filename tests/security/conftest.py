@@ -13,13 +13,7 @@ import pytest
 from pytest_django.fixtures import Settings
 
 from tests.integration.conftest import asgi_server, integration_env  # noqa: F401
-from tests.integration.processes import running_in_ci, services_problem
-
-
-def skip_or_fail(problem: str) -> None:
-    if running_in_ci():
-        pytest.fail(f"CI needs what integration tests use: {problem}", pytrace=False)
-    pytest.skip(problem)
+from tests.integration.processes import services_problem, skip_or_fail
 
 
 @pytest.fixture

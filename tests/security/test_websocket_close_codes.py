@@ -30,8 +30,7 @@ from tests.integration.conftest import (  # noqa: F401
     chromium_with_webcam,
     fake_webcam,
 )
-from tests.integration.processes import redis_test_url
-from tests.security.conftest import skip_or_fail
+from tests.integration.processes import redis_test_url, skip_or_fail
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
