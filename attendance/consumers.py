@@ -2,7 +2,8 @@
 
 Protocol (see README, "Live attendance"): the page sends one binary message per frame (JPEG, PNG
 or WebP) and the next one only after the answer. The server answers each processed frame with a
-`frame` message, pushes `attendance` and `session` events to every page of the session, sends the
+`frame` message (the first one after a `recognition` "loading" message, while the models load),
+pushes `attendance` and `session` events to every page of the session, sends the
 whole `roster` on connect, and answers bad input with `error` while the connection goes on.
 Frames that arrive while one is being processed are dropped, never queued. A user may have
 WEBSOCKET_MAX_CONNECTIONS_PER_USER connections open at once (attendance/connections.py); each
@@ -64,7 +65,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         self.viewer = live.Viewer(session_key=self.scope["session"].session_key, user_id=self.scope["user"].pk)
-        self.live_session = LiveSession(self.session_id)
+        self.live_session = LiveSession(self.session_id, on_loading=self.send_loading)
         self.busy = False
         self.closing = False
         self.dropped = 0
@@ -203,6 +204,10 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event["message"])
         if event["message"].get("type") == "session" and event["message"].get("state") != "open":
             await self.end(CLOSE_NOT_OPEN)
+
+    async def send_loading(self) -> None:
+        # The first good frame loads the face models (seconds on a cold server): the page says so.
+        await self.send_json({"type": "recognition", "state": "loading"})
 
     async def send_error(self, message: str) -> None:
         await self.send_json({"type": "error", "message": message})

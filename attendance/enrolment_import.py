@@ -7,44 +7,38 @@ a new enrolment starts today and has no end unless the file says otherwise.
 
 `enrolment_csv_preview` only reads: whatever the bytes are, every problem becomes a `LineError`
 (line 0 when it concerns the whole file) and nothing is raised. `enrolment_csv_apply` writes
-what a preview without errors found, in one transaction.
+what a preview without errors found, in one transaction. Reading the file and its limits
+(MAX_BYTES, MAX_ROWS) are config/csv_import.py's, shared with the students import.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from attendance.models import Course, Enrollment, validate_supported_date
+from config.csv_import import MAX_BYTES as MAX_BYTES  # the limits, for the callers of this module
+from config.csv_import import MAX_ROWS as MAX_ROWS
+from config.csv_import import (
+    CsvFileError,
+    LineError,
+    chunks,
+    column_names,
+    csv_lines,
+    header_found,
+    refuse_duplicate_columns,
+    shown,
+)
 from config.web import ApplicationError
 from students.models import Student
 
-MAX_BYTES = 1024 * 1024
-MAX_ROWS = 5000
 COLUMNS = ("student_number", "start_date", "end_date")
-# Values longer than this are cut short in messages; no student number is anywhere near it.
-SHOWN_CHARS = 40
-
-T = TypeVar("T")
-
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-@dataclass(frozen=True)
-class LineError:
-    """A problem on one line of the file (line 0: the file as a whole)."""
-
-    line: int
-    message: str
 
 
 @dataclass(frozen=True)
@@ -71,6 +65,10 @@ class EnrolmentPreview:
     errors: list[LineError] = field(default_factory=list)
     course_id: int | None = None
 
+    @property
+    def changes(self) -> list[tuple[int, datetime.date, datetime.date | None]]:
+        return [(line.student_id, line.start_date, line.end_date) for line in self.to_add + self.to_update]
+
 
 @dataclass(frozen=True)
 class _Row:
@@ -80,18 +78,12 @@ class _Row:
     end_date: datetime.date | None
 
 
-class _FileError(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.error = LineError(line, message)
-
-
 def enrolment_csv_preview(*, course: Course, data: bytes) -> EnrolmentPreview:
     """Parse and check a CSV file of enrolments against the course; changes nothing."""
     preview = EnrolmentPreview(course_id=course.pk)
     try:
-        lines = _read(bytes(data))
-    except _FileError as exc:
+        lines = csv_lines(bytes(data), needs="student_number", columns=_columns)
+    except CsvFileError as exc:
         preview.errors.append(exc.error)
         return preview
 
@@ -107,7 +99,7 @@ def enrolment_csv_preview(*, course: Course, data: bytes) -> EnrolmentPreview:
             continue
         if number in first_line:
             preview.errors.append(
-                LineError(line, f"Student number {_shown(number)} is already on line {first_line[number]}.")
+                LineError(line, f"Student number {shown(number)} is already on line {first_line[number]}.")
             )
             continue
         first_line[number] = line
@@ -123,7 +115,7 @@ def enrolment_csv_preview(*, course: Course, data: bytes) -> EnrolmentPreview:
     for row in rows:
         student = students.get(row.student_number)
         if student is None:
-            preview.errors.append(LineError(row.line, f"Unknown student number {_shown(row.student_number)}."))
+            preview.errors.append(LineError(row.line, f"Unknown student number {shown(row.student_number)}."))
             continue
         existing = enrolments.get(student.pk)
         if existing is None:
@@ -182,7 +174,7 @@ def enrolment_csv_apply(*, course: Course, preview: EnrolmentPreview) -> int:
             Course.objects.select_for_update().filter(pk=course.pk).first()
             existing = {e.student_id: e for e in Enrollment.objects.select_for_update().filter(course=course)}
             alive: set[int] = set()
-            for chunk in _chunks(list(wanted)):
+            for chunk in chunks(list(wanted)):
                 alive.update(Student.objects.filter(pk__in=chunk).values_list("pk", flat=True))
             created: list[Enrollment] = []
             changed: list[Enrollment] = []
@@ -205,70 +197,17 @@ def enrolment_csv_apply(*, course: Course, preview: EnrolmentPreview) -> int:
     return len(created) + len(changed)
 
 
-def _read(data: bytes) -> list[tuple[int, dict[str, str], bool]]:
-    """The file's non-blank data lines as (line number, {column: stripped value}, too many values).
-
-    Raises _FileError for what concerns the whole file.
-    """
-    if len(data) > MAX_BYTES:
-        raise _FileError(0, f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into smaller files.")
-    if b"\x00" in data:
-        raise _FileError(0, "The file is not a CSV text file (save it from the spreadsheet as “CSV UTF-8”).")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise _FileError(
-            line, f"Line {line} is not UTF-8 text; save the file from the spreadsheet as “CSV UTF-8”."
-        ) from None
-    if not text.strip():
-        raise _FileError(0, "The file is empty; it needs a header line with student_number and a line per student.")
-
-    first = text.lstrip().partition("\n")[0]
-    delimiter = ";" if ";" in first and "," not in first else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    columns: list[str] | None = None
-    lines: list[tuple[int, dict[str, str], bool]] = []
-    line_num = 0
-    try:
-        for cells in reader:
-            # A quoted value may span lines: a row is numbered by the line it starts on.
-            line, line_num = line_num + 1, reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            if columns is None:
-                columns = _columns(line, cells)
-                continue
-            if len(lines) == MAX_ROWS:
-                raise _FileError(
-                    line, f"The file has more than {MAX_ROWS:,} students; split it into files of at most {MAX_ROWS:,}."
-                )
-            too_many = any(cell.strip() for cell in cells[len(columns) :])
-            values = {name: cell.strip() for name, cell in zip(columns, cells, strict=False) if name}
-            lines.append((line, values, too_many))
-    except csv.Error as exc:
-        start = line_num + 1
-        if "unexpected end of data" in str(exc):
-            raise _FileError(start, f'Line {start} opens a quote (") that is never closed.') from None
-        raise _FileError(start, f"Line {start} is not valid CSV ({exc}).") from None
-    return lines
-
-
 def _columns(line: int, header: list[str]) -> list[str]:
-    """The header's column names ("Student number" is student_number); empty names are ignored."""
-    columns = [re.sub(r"[\s-]+", "_", cell.strip().lower()) for cell in header]
+    """The header's column names; empty names are ignored."""
+    columns = column_names(header)
     unknown = [name for name in columns if name and name not in COLUMNS]
     if "student_number" not in columns or unknown:
-        names = [_shown(cell.strip()) for cell in header if cell.strip()]
-        found = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "") if names else "nothing"
-        raise _FileError(
+        raise CsvFileError(
             line,
             f"The first line must be a header with the columns student_number and optionally start_date and "
-            f"end_date; found {found}.",
+            f"end_date; found {header_found(header)}.",
         )
-    duplicates = sorted({name for name in columns if name and columns.count(name) > 1})
-    if duplicates:
-        raise _FileError(line, f"The header line has the column {duplicates[0]} more than once.")
+    refuse_duplicate_columns(line, columns)
     return columns
 
 
@@ -282,12 +221,12 @@ def _date(values: dict[str, str], column: str, line: int) -> datetime.date | Lin
             day = datetime.date.fromisoformat(raw)
             validate_supported_date(day)
         except ValidationError as exc:
-            return LineError(line, f"The {label} {_shown(raw)}: {exc.messages[0]}")
+            return LineError(line, f"The {label} {shown(raw)}: {exc.messages[0]}")
         except ValueError:
             pass
         else:
             return day
-    return LineError(line, f"The {label} {_shown(raw)} is not a date in the form YYYY-MM-DD.")
+    return LineError(line, f"The {label} {shown(raw)} is not a date in the form YYYY-MM-DD.")
 
 
 def _students_by_number(numbers: list[str]) -> dict[str, Student]:
@@ -295,18 +234,8 @@ def _students_by_number(numbers: list[str]) -> dict[str, Student]:
     # Longer strings cannot be a student number: no need to send them to the database.
     candidates = [number for number in numbers if len(number) <= max_length]
     students: dict[str, Student] = {}
-    for chunk in _chunks(candidates):
+    for chunk in chunks(candidates):
         students.update(
             (student.student_number, student) for student in Student.objects.filter(student_number__in=chunk)
         )
     return students
-
-
-def _chunks(items: list[T], size: int = 500) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _shown(value: str) -> str:
-    short = value if len(value) <= SHOWN_CHARS else value[: SHOWN_CHARS - 1] + "…"
-    return f"“{short}”"

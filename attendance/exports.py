@@ -1,7 +1,8 @@
 """The reports as files: CSV for programs, XLSX for people, streamed to the browser.
 
 A report exports one table. CSV gets only that table: one header row, then flat rows, times as
-text in the school's time zone and rates as percentages with one decimal. XLSX puts a heading
+text in the school's time zone (24 h) and rates as percentages with one decimal; whether open
+sessions were counted is a column of its own there, and a line of the heading in XLSX. XLSX puts a heading
 (what the report covers) above the table as people read it (the rate beside the name), with a
 bold, frozen header row and filters, real dates and times, rates formatted as percentages, and
 the totals on a sheet of their own.
@@ -39,6 +40,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from attendance.models import ClassSession
 from attendance.reports import (
     CourseHistory,
     CourseReport,
@@ -184,6 +186,37 @@ def _time_zone() -> tuple[str, HeadingValue]:
     return ("Time zone", settings.TIME_ZONE)
 
 
+OPEN_COLUMN = Column("Open sessions counted", 12)
+
+
+def _open_sessions(*, include_open: bool, left_out: int | None = None) -> tuple[str, HeadingValue]:
+    """Whether open sessions were counted, and how many were left out when that is known up front."""
+    if include_open:
+        return ("Open sessions", "counted (their figures are provisional)")
+    return ("Open sessions", "left out" if left_out is None else f"left out ({left_out})")
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _session_title(session: ClassSession) -> Cell:
+    """A session column's title: its start, marked when it is still open."""
+    if session.state == ClassSession.State.OPEN:
+        return f"{local_time(session.starts_at, TIME_FORMATS[False])} (open)"
+    return Moment(session.starts_at, seconds=False)
+
+
+def _session_width(session: ClassSession) -> float:
+    # An open session's title is text, " (open)" longer than a time.
+    return SESSION_WIDTH + 7 if session.state == ClassSession.State.OPEN else SESSION_WIDTH
+
+
+def _without_last_column(table: Table) -> Table:
+    """The table without its CSV-only last column (the XLSX heading says it once instead)."""
+    return Table(table.columns[:-1], (row[:-1] for row in table.rows), frozen_columns=table.frozen_columns)
+
+
 def session_export(report: SessionReport) -> Export:
     """Every student who counts in the session, with the note and who changed the record last."""
     session = report.session
@@ -204,12 +237,15 @@ def session_export(report: SessionReport) -> Export:
         yield _rate_beside_name(_tally_cells(report.tally), names=0)
 
     columns = [NUMBER, NAME, STATUS, TIME, SOURCE, Column("Note", 40), Column("Changed by", 20)]
+    state = session.get_state_display()
+    if session.state == ClassSession.State.OPEN:
+        state = f"{state}: still taking attendance, the figures are provisional"
     return Export(
         heading=[
             ("Course", f"{session.course.code} {session.course.name}"),
             ("Starts", Moment(session.starts_at, seconds=False)),
             ("Ends", Moment(session.ends_at, seconds=False)),
-            ("State", session.get_state_display()),
+            ("State", state),
             _time_zone(),
         ],
         table=Table(columns, rows(), frozen_columns=2),
@@ -218,8 +254,11 @@ def session_export(report: SessionReport) -> Export:
 
 
 def course_export(report: CourseReport) -> Export:
-    """Students by sessions with their tallies; the totals are one row per session."""
-    sessions = [Column(Moment(session.starts_at, seconds=False), SESSION_WIDTH) for session in report.sessions]
+    """Students by sessions with their tallies; the totals are one row per session.
+
+    The CSV table ends with whether open sessions were counted; the XLSX sheet says it in its heading."""
+    sessions = [Column(_session_title(session), _session_width(session)) for session in report.sessions]
+    counted_open = _yes_no(report.include_open)
 
     def rows() -> Iterator[list[Cell]]:
         for row in report.rows():
@@ -228,31 +267,37 @@ def course_export(report: CourseReport) -> Export:
                 row.student.full_name,
                 *(status_label(cell) for cell in row.cells),
                 *_tally_cells(row.tally),
+                counted_open,
             ]
 
     def totals() -> Iterator[list[Cell]]:
         for session, tally in zip(report.sessions, report.session_totals, strict=True):
-            yield _rate_beside_name([Moment(session.starts_at, seconds=False), *_tally_cells(tally)], names=1)
+            yield _rate_beside_name([_session_title(session), *_tally_cells(tally)], names=1)
 
-    table = Table([NUMBER, NAME, *sessions, *_tally_columns("Sessions counted")], rows())
+    table = Table([NUMBER, NAME, *sessions, *_tally_columns("Sessions counted"), OPEN_COLUMN], rows())
     total_columns = [Column("Session", SESSION_WIDTH), *_tally_columns("Students counted")]
     return Export(
         heading=[
             ("Course", f"{report.course.code} {report.course.name}"),
             ("From", report.date_from or "the first session"),
             ("To", report.date_to or "the last session"),
-            ("Sessions held", len(report.sessions)),
+            ("Sessions counted", len(report.sessions)),
+            _open_sessions(include_open=report.include_open, left_out=len(report.open_left_out)),
+            ("Sessions cancelled", len(report.cancelled)),
             _time_zone(),
         ],
         table=table,
-        sheet=_people_table(table, names=2),
+        sheet=_people_table(_without_last_column(table), names=2),
         totals=Table(_rate_beside_name(total_columns, names=1), totals()),
     )
 
 
-def student_export(*, student: Student, histories: Iterable[CourseHistory]) -> Export:
-    """Every held session of the student while enrolled; the totals are one row per course."""
+def student_export(*, student: Student, histories: Iterable[CourseHistory], include_open: bool) -> Export:
+    """Every counted session of the student while enrolled; the totals are one row per course.
+
+    The CSV table ends with whether open sessions were counted; the XLSX sheet says it in its heading."""
     summaries: list[list[Cell]] = []
+    counted_open = _yes_no(include_open)
 
     def rows() -> Iterator[list[Cell]]:
         for history in histories:
@@ -260,10 +305,11 @@ def student_export(*, student: Student, histories: Iterable[CourseHistory]) -> E
                 yield [
                     history.course.code,
                     history.course.name,
-                    Moment(entry.session.starts_at, seconds=False),
+                    _session_title(entry.session),
                     status_label(entry.status),
                     _moment(entry.first_seen_at),
                     source_label(entry.source),
+                    counted_open,
                 ]
             summaries.append([history.course.code, history.course.name, *_tally_cells(history.tally)])
 
@@ -271,10 +317,17 @@ def student_export(*, student: Student, histories: Iterable[CourseHistory]) -> E
         for summary in summaries:
             yield _rate_beside_name(summary, names=2)
 
+    columns = [COURSE, COURSE_NAME, Column("Session", SESSION_WIDTH), STATUS, TIME, SOURCE, OPEN_COLUMN]
+    table = Table(columns, rows())
     total_columns = [COURSE, COURSE_NAME, *_tally_columns("Sessions counted")]
     return Export(
-        heading=[("Student", f"{student.student_number} {student.full_name}"), _time_zone()],
-        table=Table([COURSE, COURSE_NAME, Column("Session", SESSION_WIDTH), STATUS, TIME, SOURCE], rows()),
+        heading=[
+            ("Student", f"{student.student_number} {student.full_name}"),
+            _open_sessions(include_open=include_open),
+            _time_zone(),
+        ],
+        table=table,
+        sheet=_without_last_column(table),
         totals=Table(_rate_beside_name(total_columns, names=2), totals()),
     )
 

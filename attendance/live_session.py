@@ -11,6 +11,7 @@ every GALLERY_REFRESH_SECONDS.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -23,8 +24,10 @@ from recognition.live import LiveRecognizer, decode_frame, run_inference
 
 
 class LiveSession:
-    def __init__(self, session_id: int) -> None:
+    def __init__(self, session_id: int, *, on_loading: Callable[[], Awaitable[None]]) -> None:
+        """`on_loading` is awaited before the first recognizer is built, which loads the models."""
         self.session_id = session_id
+        self.on_loading = on_loading
         self.recognizer: LiveRecognizer | None = None
         self.sightings = SightingLog()
         self.gallery_fingerprint: object = None
@@ -64,6 +67,8 @@ class LiveSession:
         if self.recognizer is not None and now - self.gallery_checked_at < settings.GALLERY_REFRESH_SECONDS:
             return self.recognizer
         self.gallery_checked_at = now
+        if self.recognizer is None:
+            await self.on_loading()
         engine = await run_inference(live.engine)
         fingerprint = await database_sync_to_async(live.gallery_fingerprint_for)(
             session_id=self.session_id, model_id=engine.model_id

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.utils import timezone
 
 from students.models import Student
 
@@ -90,8 +91,11 @@ class ClassSession(models.Model):
         SCHEDULED = "scheduled", "Scheduled"
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
+        CANCELLED = "cancelled", "Cancelled"
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="sessions")
+    # The sessions scheduled together as one weekly series share it (None: scheduled alone).
+    series = models.UUIDField(null=True, blank=True, db_index=True, editable=False)
     starts_at = models.DateTimeField(validators=[validate_supported_date])
     ends_at = models.DateTimeField(validators=[validate_supported_date])
     late_after_minutes = models.PositiveIntegerField(
@@ -110,7 +114,7 @@ class ClassSession(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.course.code} {self.starts_at:%Y-%m-%d %H:%M}"
+        return f"{self.course.code} {timezone.localtime(self.starts_at):%Y-%m-%d %H:%M}"
 
     @property
     def late_from(self) -> datetime.datetime:
@@ -127,8 +131,12 @@ class AttendanceRecord(models.Model):
     class Source(models.TextChoices):
         FACE = "face", "Face recognition"
         MANUAL = "manual", "Manual"
+        # A teacher confirmed a face the camera was unsure of (or named it): seen, not decided by hand.
+        TEACHER = "teacher", "Confirmed by the teacher"
         IMPORT = "import", "Import"
-        SYSTEM = "system", "Session closed"
+        # Absent because not seen: when the session closed, or marked with everyone not yet seen. A
+        # later sighting turns it into present or late.
+        SYSTEM = "system", "Not seen (automatic)"
 
     session = models.ForeignKey(ClassSession, on_delete=models.CASCADE, related_name="records")
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="attendance_records")
@@ -159,8 +167,9 @@ class AttendanceChange(models.Model):
 
     session = models.ForeignKey(ClassSession, on_delete=models.CASCADE, related_name="changes")
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="attendance_changes")
+    # Blank: not seen (no record), before the first decision or after one was undone.
     old_status = models.CharField(max_length=10, choices=AttendanceRecord.Status.choices, blank=True)
-    new_status = models.CharField(max_length=10, choices=AttendanceRecord.Status.choices)
+    new_status = models.CharField(max_length=10, choices=AttendanceRecord.Status.choices, blank=True)
     source = models.CharField(max_length=10, choices=AttendanceRecord.Source.choices)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -192,4 +201,5 @@ class SessionChange(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.session}: {self.old_starts_at:%Y-%m-%d %H:%M} -> {self.new_starts_at:%Y-%m-%d %H:%M}"
+        old, new = timezone.localtime(self.old_starts_at), timezone.localtime(self.new_starts_at)
+        return f"{self.session}: {old:%Y-%m-%d %H:%M} -> {new:%Y-%m-%d %H:%M}"

@@ -15,11 +15,11 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from attendance.exports import FORMATS, course_export, export_response, session_export, student_export
-from attendance.models import validate_supported_date
-from attendance.reports import CourseReport, SessionReport, Tally, student_history
+from attendance.models import ClassSession, validate_supported_date
+from attendance.reports import INCLUDE_OPEN, CourseReport, SessionReport, Tally, parse_switch, student_history
 from attendance.selectors import courses_for, session_for, students_for
 
 
@@ -47,6 +47,13 @@ def _date(request: HttpRequest, name: str) -> datetime.date | None:
     except ValidationError as exc:
         raise _BadInput(f"{name!r}: {exc.messages[0]}") from None
     return day
+
+
+def _include_open(request: HttpRequest) -> bool:
+    try:
+        return parse_switch(request.GET.get(INCLUDE_OPEN, ""))
+    except ValueError as exc:
+        raise _BadInput(str(exc)) from None
 
 
 def _export_links(request: HttpRequest) -> dict[str, str]:
@@ -91,9 +98,10 @@ def course_report(request: HttpRequest, course_id: int) -> HttpResponseBase:
         date_from, date_to = _date(request, "from"), _date(request, "to")
         if date_from and date_to and date_from > date_to:
             raise _BadInput("The 'from' date is after the 'to' date.")
+        include_open = _include_open(request)
     except _BadInput as exc:
         return _bad_request(exc)
-    report = CourseReport(course=course, date_from=date_from, date_to=date_to)
+    report = CourseReport(course=course, date_from=date_from, date_to=date_to, include_open=include_open)
     if export_format:
         name = "-".join(["attendance", course.code, *(str(day) for day in (date_from, date_to) if day)])
         return export_response(request, export_format=export_format, export=course_export(report), filename=name)
@@ -120,13 +128,14 @@ def student_report(request: HttpRequest, student_id: int) -> HttpResponseBase:
     student = get_object_or_404(students_for(user=request.user), pk=student_id)
     try:
         export_format = _export_format(request)
+        include_open = _include_open(request)
     except _BadInput as exc:
         return _bad_request(exc)
     # A teacher sees the student's attendance in the courses they teach, not in others.
-    histories = student_history(student=student, courses=courses_for(user=request.user))
+    histories = student_history(student=student, courses=courses_for(user=request.user), include_open=include_open)
     if export_format:
         name = f"attendance-{student.student_number}"
-        export = student_export(student=student, histories=histories)
+        export = student_export(student=student, histories=histories, include_open=include_open)
         return export_response(request, export_format=export_format, export=export, filename=name)
     return render(
         request,
@@ -134,6 +143,7 @@ def student_report(request: HttpRequest, student_id: int) -> HttpResponseBase:
         {
             "student": student,
             "histories": list(histories),
+            "include_open": include_open,
             "warning_percent": settings.ATTENDANCE_RATE_WARNING * 100,
             "exports": _export_links(request),
         },
@@ -142,50 +152,62 @@ def student_report(request: HttpRequest, student_id: int) -> HttpResponseBase:
 
 # --- The course chart: an inline SVG drawn on the server (no JavaScript, no CDN) -------------
 
-CHART_WIDTH, CHART_HEIGHT = 720, 200
-PLOT_LEFT, PLOT_TOP, PLOT_BOTTOM = 40, 10, 26
-MAX_LABELS = 12
+# Each session gets a slot wide enough for its rate above the bar and its two-line label below
+# ("Tue 1 Dec" over "09:00"); a long term makes a wide chart that scrolls inside its box.
+SLOT = 76
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_HEIGHT = 44, 12, 22, 160
+LABEL_LINES = 3  # the date, the start time and, for an open session, "open"
+LINE_HEIGHT = 14
+
+
+def chart_label(session: ClassSession) -> tuple[str, str]:
+    """The session's day and start time in the school's time zone, 24 h: ("Tue 1 Dec", "09:00")."""
+    start = timezone.localtime(session.starts_at)
+    return dateformat.format(start, "D j M"), dateformat.format(start, "H:i")
 
 
 def rate_chart(report: CourseReport) -> dict[str, Any]:
-    """Bars of each session's rate (height in SVG units), the warning line and a few date labels."""
-    plot_width = CHART_WIDTH - PLOT_LEFT - 10
-    plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
-    # Wide enough to fill the plot, but a handful of sessions does not make slabs.
-    slot = min(plot_width / max(len(report.sessions), 1), 48)
-    gap = min(slot * 0.15, 6)
-    every = -(-len(report.sessions) // MAX_LABELS) or 1
+    """A bar per counted session with its rate written above it and its day and time below, and
+    the warning line: everything readable without hovering (touch screens have no hover)."""
+    bottom = PLOT_TOP + PLOT_HEIGHT
+    width = PLOT_LEFT + SLOT * max(len(report.sessions), 1) + PLOT_RIGHT
+    gap = SLOT * 0.2
     bars = []
     for index, (session, totals) in enumerate(zip(report.sessions, report.session_totals, strict=True)):
         rate = _chart_rate(totals)
-        height = plot_height * (rate or 0)
+        height = PLOT_HEIGHT * (rate or 0)
+        day, time = chart_label(session)
         bars.append(
             {
-                "x": round(PLOT_LEFT + index * slot + gap, 1),
-                "y": round(PLOT_TOP + plot_height - height, 1),
-                "width": round(max(slot - 2 * gap, 1), 1),
+                "x": round(PLOT_LEFT + index * SLOT + gap, 1),
+                "y": round(bottom - height, 1),
+                "width": round(SLOT - 2 * gap, 1),
                 "height": round(height, 1),
-                "centre": round(PLOT_LEFT + (index + 0.5) * slot, 1),
+                "centre": round(PLOT_LEFT + (index + 0.5) * SLOT, 1),
+                "value_y": round(bottom - height - 5, 1),
                 "session": session,
+                "day": day,
+                "time": time,
+                "open": session.state == ClassSession.State.OPEN,
                 "percent": totals.percent,
                 "flagged": totals.flagged,
-                "label": index % every == 0,
             }
         )
     return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
+        "width": width,
+        "height": bottom + 8 + LABEL_LINES * LINE_HEIGHT,
         "bars": bars,
+        "open_bars": [bar for bar in bars if bar["open"]],
         "left": PLOT_LEFT,
-        "right": round(PLOT_LEFT + slot * max(len(report.sessions), 1), 1),
-        "label_y": CHART_HEIGHT - PLOT_BOTTOM + 16,
+        "right": width - PLOT_RIGHT,
+        "bottom": bottom,
+        "label_y": bottom + 16,
         "axis_label_x": PLOT_LEFT - 6,
-        "none_y": PLOT_TOP + plot_height - 4,
         "grid": [
-            {"y": round(PLOT_TOP + plot_height * (1 - fraction), 1), "label": f"{fraction * 100:.0f}%"}
+            {"y": round(bottom - PLOT_HEIGHT * fraction, 1), "label": f"{fraction * 100:.0f}%"}
             for fraction in (0, 0.25, 0.5, 0.75, 1)
         ],
-        "warning_y": round(PLOT_TOP + plot_height * (1 - settings.ATTENDANCE_RATE_WARNING), 1),
+        "warning_y": round(bottom - PLOT_HEIGHT * settings.ATTENDANCE_RATE_WARNING, 1),
     }
 
 

@@ -2,7 +2,10 @@
 
 Every page and export computes its numbers here, with these definitions:
 
-- A session is *held* once it is open or closed; a scheduled session does not count.
+- A session is *held* once it is open or closed; a scheduled or cancelled session never counts.
+- An open session is still taking attendance, so its figures are provisional: the course and
+  student reports leave it out of rates and totals unless asked to count it (``include_open``),
+  and list it apart, so that what is shown always adds up to what is counted.
 - A student *counts* in a session only if enrolled in its course on the session's local date
   (``Enrollment.start_date <= date`` and ``end_date`` empty or ``>= date``), as in
   ``attendance.selectors.session_students``. A record outside that window is ignored.
@@ -38,7 +41,11 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 Status = AttendanceRecord.Status
-HELD_STATES = (ClassSession.State.OPEN, ClassSession.State.CLOSED)
+State = ClassSession.State
+HELD_STATES = (State.OPEN, State.CLOSED)
+# The page, API and export switch that counts open sessions, and the values it takes.
+INCLUDE_OPEN = "include_open"
+SWITCH_VALUES = {"1": True, "true": True, "0": False, "false": False, "": False}
 STUDENT_ORDER = ("last_name", "first_name", "student_number")
 
 
@@ -101,6 +108,19 @@ def is_held(session: ClassSession) -> bool:
     return session.state in HELD_STATES
 
 
+def parse_switch(value: str, *, name: str = INCLUDE_OPEN) -> bool:
+    """A yes/no query parameter: 1 or true, 0 or false (or empty); anything else is a ValueError."""
+    try:
+        return SWITCH_VALUES[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"{name!r} must be 1 or 0 (true or false), not {value!r}.") from None
+
+
+def counts(session: ClassSession, *, include_open: bool) -> bool:
+    """Whether the session counts in rates and totals: closed, or open when asked for."""
+    return session.state == State.CLOSED or (include_open and session.state == State.OPEN)
+
+
 def status_label(status: str | None) -> str:
     return Status(status).label if status else ""
 
@@ -117,9 +137,11 @@ def _day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
-def _held_between(course: Course, first: datetime.date | None, last: datetime.date | None) -> QuerySet[ClassSession]:
-    """Held sessions of the course whose local date is within [first, last] (either may be open)."""
-    sessions = course.sessions.filter(state__in=HELD_STATES)
+def _sessions_between(
+    course: Course, first: datetime.date | None, last: datetime.date | None, *, states: tuple[str, ...]
+) -> QuerySet[ClassSession]:
+    """The course's sessions in these states whose local date is within [first, last] (either may be open)."""
+    sessions = course.sessions.filter(state__in=states)
     # The first and last dates Python knows (an enrolment "until 9999-12-31") bound nothing, and
     # the day after the last, or the first's midnight in UTC, would overflow.
     if first is not None and first > datetime.date.min:
@@ -205,19 +227,30 @@ class StudentRow:
 
 
 class CourseReport:
-    """Students by the held sessions of a course, with a local-date range filter.
+    """Students by the counted sessions of a course, with a local-date range filter.
 
-    `rows()` yields one student at a time and refills `session_totals` (one Tally per session,
-    in the order of `sessions`) as it goes: read the totals after the rows are exhausted.
+    `sessions` are the columns: the closed sessions, and the open ones with `include_open`; the
+    open sessions left out and the cancelled ones are listed apart. `rows()` yields one student
+    at a time and refills `session_totals` (one Tally per session, in the order of `sessions`)
+    as it goes: read the totals after the rows are exhausted.
     """
 
     def __init__(
-        self, *, course: Course, date_from: datetime.date | None = None, date_to: datetime.date | None = None
+        self,
+        *,
+        course: Course,
+        date_from: datetime.date | None = None,
+        date_to: datetime.date | None = None,
+        include_open: bool = False,
     ) -> None:
         self.course = course
         self.date_from = date_from
         self.date_to = date_to
-        self.sessions: list[ClassSession] = list(_held_between(course, date_from, date_to))
+        self.include_open = include_open
+        in_range = list(_sessions_between(course, date_from, date_to, states=(*HELD_STATES, State.CANCELLED)))
+        self.sessions = [session for session in in_range if counts(session, include_open=include_open)]
+        self.open_left_out = [session for session in in_range if session.state == State.OPEN and not include_open]
+        self.cancelled = [session for session in in_range if session.state == State.CANCELLED]
         self.days = [timezone.localdate(session.starts_at) for session in self.sessions]
         self.session_totals = [Tally() for _ in self.sessions]
 
@@ -279,20 +312,31 @@ class CourseHistory:
     enrollment: Enrollment
     entries: list[HistoryEntry] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
+    open_left_out: list[ClassSession] = field(default_factory=list)
 
 
-def student_history(*, student: Student, courses: QuerySet[Course]) -> Iterator[CourseHistory]:
-    """The student's held sessions while enrolled, one course at a time, for the given courses only."""
+def student_history(
+    *, student: Student, courses: QuerySet[Course], include_open: bool = False
+) -> Iterator[CourseHistory]:
+    """The student's counted sessions while enrolled (see `counts`), one course at a time, for the
+    given courses only; the open sessions left out are listed apart."""
     enrollments = student.enrollments.filter(course__in=courses).select_related("course").order_by("course__code", "pk")
     for enrollment in enrollments.iterator():
         history = CourseHistory(course=enrollment.course, enrollment=enrollment)
-        sessions = _held_between(enrollment.course, enrollment.start_date, enrollment.end_date)
+        sessions = []
+        for session in _sessions_between(
+            enrollment.course, enrollment.start_date, enrollment.end_date, states=HELD_STATES
+        ):
+            if counts(session, include_open=include_open):
+                sessions.append(session)
+            else:
+                history.open_left_out.append(session)
         # One course's records of one student: a term's worth at most.
         records = {
             record.session_id: record
             for record in AttendanceRecord.objects.filter(student=student, session__in=sessions).iterator()
         }
-        for session in sessions.iterator():
+        for session in sessions:
             record = records.get(session.pk)
             status = record.status if record else Status.ABSENT
             history.tally.add(status)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
@@ -75,10 +76,16 @@ def session_students(*, session: ClassSession) -> QuerySet[Student]:
 
 def session_roster(*, session: ClassSession) -> list[dict[str, Any]]:
     """Every student who counts in the session with their record (status None: not seen yet)."""
-    records = {record.student_id: record for record in AttendanceRecord.objects.filter(session=session)}
+    records = {
+        record.student_id: record
+        for record in AttendanceRecord.objects.filter(session=session).select_related("changed_by")
+    }
     # The students recognition can find (whichever model embedded their photos).
     recognisable = StudentPhoto.objects.recognisable().filter(student__in=session_students(session=session))
-    ready = set(recognisable.values_list("student_id", flat=True).distinct())
+    # One enrolled photo per student, shown beside a "maybe" offer (served by the authorised view).
+    photo_ids: dict[int, int] = {}
+    for student_id, photo_id in recognisable.order_by("-pk").values_list("student_id", "pk"):
+        photo_ids[student_id] = photo_id
     roster = []
     for student in session_students(session=session).order_by("last_name", "first_name", "student_number"):
         record = records.get(student.pk)
@@ -87,7 +94,10 @@ def session_roster(*, session: ClassSession) -> list[dict[str, Any]]:
                 "student_id": student.pk,
                 "name": student.full_name,
                 "student_number": student.student_number,
-                "has_photo": student.pk in ready,
+                "has_photo": student.pk in photo_ids,
+                "photo_url": reverse("photo-image", args=[photo_ids[student.pk]]) + "?size=thumb"
+                if student.pk in photo_ids
+                else None,
                 **record_fields(record),
             }
         )
@@ -95,11 +105,15 @@ def session_roster(*, session: ClassSession) -> list[dict[str, Any]]:
 
 
 def record_fields(record: AttendanceRecord | None) -> dict[str, Any]:
+    """A record as the live page shows it (None: not seen yet)."""
     if record is None:
-        return {"status": None, "first_seen": None, "source": None, "note": ""}
+        return {"status": None, "first_seen": None, "last_seen": None, "source": None, "note": "", "changed_by": None}
+    changed_by = record.changed_by
     return {
         "status": record.status,
         "first_seen": record.first_seen_at.isoformat() if record.first_seen_at else None,
+        "last_seen": record.last_seen_at.isoformat() if record.last_seen_at else None,
         "source": record.source,
         "note": record.note,
+        "changed_by": (changed_by.get_full_name() or changed_by.get_username()) if changed_by else None,
     }

@@ -40,6 +40,18 @@ class Sighting:
     seen_at: datetime.datetime
 
 
+def _broadcast(record: AttendanceRecord) -> None:
+    broadcast_on_commit(
+        record.session_id,
+        {
+            "type": "attendance",
+            "student_id": record.student_id,
+            "name": record.student.full_name,
+            **record_fields(record),
+        },
+    )
+
+
 def _change(
     record: AttendanceRecord, *, old_status: str, source: str, changed_by: User | None = None, note: str = ""
 ) -> None:
@@ -52,15 +64,12 @@ def _change(
         changed_by=changed_by,
         note=note,
     )
-    broadcast_on_commit(
-        record.session_id,
-        {
-            "type": "attendance",
-            "student_id": record.student_id,
-            "name": record.student.full_name,
-            **record_fields(record),
-        },
-    )
+    _broadcast(record)
+
+
+def seen_status(session: ClassSession, seen_at: datetime.datetime) -> str:
+    """A student seen at `seen_at` is present, or late once the session's late-from time has passed."""
+    return Status.LATE if seen_at > session.late_from else Status.PRESENT
 
 
 def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> AttendanceRecord | None:
@@ -77,7 +86,7 @@ def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> Attend
             return None
         if not session_students(session=session).filter(pk=sighting.student_id).exists():
             return None
-        status = Status.LATE if sighting.seen_at > session.late_from else Status.PRESENT
+        status = seen_status(session, sighting.seen_at)
         record, created = AttendanceRecord.objects.select_for_update().get_or_create(
             session=session,
             student_id=sighting.student_id,
@@ -93,17 +102,43 @@ def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> Attend
             _change(record, old_status="", source=Source.FACE)
             return record
         if record.source not in (Source.FACE, Source.SYSTEM):
+            # A person's decision stands; the page shows that the camera has seen the student.
+            first_sighting = record.last_seen_at is None
+            record.first_seen_at = record.first_seen_at or sighting.seen_at
+            record.last_seen_at = max(record.last_seen_at or sighting.seen_at, sighting.seen_at)
+            record.save(update_fields=["first_seen_at", "last_seen_at"])
+            if first_sighting:
+                _broadcast(record)
             return record
         old_status = record.status
         record.last_seen_at = max(record.last_seen_at or sighting.seen_at, sighting.seen_at)
         record.best_distance = min(record.best_distance or sighting.distance, sighting.distance)
         if record.source == Source.SYSTEM:
-            # Marked absent when the session closed, and it was opened again: now seen.
+            # Marked absent as not seen (with everyone not yet seen, or when the session closed and
+            # it was opened again): now seen.
             record.status, record.source, record.first_seen_at = status, Source.FACE, sighting.seen_at
         record.save()
         if record.status != old_status:
             _change(record, old_status=old_status, source=Source.FACE)
         return record
+
+
+def _refuse_if_locked(session: ClassSession, changed_by: User | None) -> None:
+    if session_is_locked(session) and not may_change_locked(changed_by):
+        raise ApplicationError(
+            f"Records of sessions older than {settings.ATTENDANCE_LOCK_DAYS} days are locked; ask an administrator."
+        )
+
+
+def _decision_session(*, session: ClassSession, student: Student, changed_by: User | None) -> ClassSession:
+    """The session under its row lock, if `changed_by` may decide about `student` in it."""
+    # Lock the session first, as sightings and closing do: the same lock order everywhere means a
+    # teacher's mark and a face sighting at the same moment queue instead of deadlocking.
+    session = ClassSession.objects.select_for_update().select_related("course").get(pk=session.pk)
+    _refuse_if_locked(session, changed_by)
+    if not session_students(session=session).filter(pk=student.pk).exists():
+        raise ApplicationError(f"{student.full_name} is not enrolled in {session.course.code} for this session.")
+    return session
 
 
 def attendance_set_status(
@@ -114,8 +149,10 @@ def attendance_set_status(
     changed_by: User | None,
     note: str = "",
     source: str = Source.MANUAL,
+    seen_at: datetime.datetime | None = None,
 ) -> AttendanceRecord:
-    """A person's decision about one student in one session (a correction or a confirmation).
+    """A person's decision about one student in one session (a correction or a confirmation of a
+    face seen at `seen_at`).
 
     Records of sessions that started more than `ATTENDANCE_LOCK_DAYS` days ago are locked for
     everybody but staff (and for changes made by nobody in particular: `changed_by` None).
@@ -123,26 +160,91 @@ def attendance_set_status(
     if status not in Status.values:
         raise ApplicationError(f"Unknown status {status!r}; use one of {', '.join(Status.values)}.")
     with transaction.atomic():
-        # Lock the session first, as sightings and closing do: the same lock order everywhere
-        # means a teacher's mark and a face sighting at the same moment queue instead of deadlocking.
-        session = ClassSession.objects.select_for_update().select_related("course").get(pk=session.pk)
-        if session_is_locked(session) and not may_change_locked(changed_by):
-            raise ApplicationError(
-                f"Records of sessions older than {settings.ATTENDANCE_LOCK_DAYS} days are locked; ask an administrator."
-            )
-        if not session_students(session=session).filter(pk=student.pk).exists():
-            raise ApplicationError(f"{student.full_name} is not enrolled in {session.course.code} for this session.")
+        session = _decision_session(session=session, student=student, changed_by=changed_by)
         record, created = AttendanceRecord.objects.select_for_update().get_or_create(
             session=session,
             student=student,
             defaults={"status": status, "source": source, "changed_by": changed_by, "note": note},
         )
         old_status = "" if created else record.status
-        if not created:
-            record.status, record.source, record.changed_by, record.note = status, source, changed_by, note
-            record.save()
+        record.status, record.source, record.changed_by, record.note = status, source, changed_by, note
+        if seen_at is not None:
+            record.first_seen_at = record.first_seen_at or seen_at
+            record.last_seen_at = max(record.last_seen_at or seen_at, seen_at)
+        record.save()
         _change(record, old_status=old_status, source=source, changed_by=changed_by, note=note)
         return record
+
+
+def attendance_confirm_face(
+    *, session: ClassSession, student: Student, changed_by: User, note: str = ""
+) -> AttendanceRecord:
+    """The teacher says who a face the camera was unsure of is: that student is seen now, so
+    present, or late after the late-from time (source "teacher", not a decision by hand)."""
+    now = timezone.now()
+    return attendance_set_status(
+        session=session,
+        student=student,
+        status=seen_status(session, now),
+        changed_by=changed_by,
+        note=note,
+        source=Source.TEACHER,
+        seen_at=now,
+    )
+
+
+def attendance_clear(*, session: ClassSession, student: Student, changed_by: User | None, note: str = "") -> None:
+    """Undo: the student is "not seen yet" again, so the camera may mark them (the record goes;
+    the audit trail keeps what it was)."""
+    with transaction.atomic():
+        session = _decision_session(session=session, student=student, changed_by=changed_by)
+        record = AttendanceRecord.objects.select_for_update().filter(session=session, student=student).first()
+        if record is None:
+            return
+        old_status = record.status
+        record.delete()
+        AttendanceChange.objects.create(
+            session=session,
+            student=student,
+            old_status=old_status,
+            new_status="",
+            source=Source.MANUAL,
+            changed_by=changed_by,
+            note=note,
+        )
+        broadcast_on_commit(
+            session.pk,
+            {"type": "attendance", "student_id": student.pk, "name": student.full_name, **record_fields(None)},
+        )
+
+
+def _mark_unseen(
+    session: ClassSession, *, status: str, source: str, changed_by: User | None, note: str
+) -> list[AttendanceRecord]:
+    """Give everyone who counts in the (row-locked) session and has no record yet `status`."""
+    records = []
+    for student in session_students(session=session).exclude(attendance_records__session=session):
+        record = AttendanceRecord.objects.create(
+            session=session, student=student, status=status, source=source, changed_by=changed_by, note=note
+        )
+        _change(record, old_status="", source=source, changed_by=changed_by, note=note)
+        records.append(record)
+    return records
+
+
+def attendance_mark_unseen(*, session: ClassSession, status: str, changed_by: User) -> list[AttendanceRecord]:
+    """Everyone not seen yet gets `status`. Absent is provisional (source "system", as at closing:
+    a later sighting makes them present or late); late, excused or present are decisions by hand."""
+    if status not in Status.values:
+        raise ApplicationError(f"Unknown status {status!r}; use one of {', '.join(Status.values)}.")
+    with transaction.atomic():
+        session = ClassSession.objects.select_for_update().get(pk=session.pk)
+        _refuse_if_locked(session, changed_by)
+        if status == Status.ABSENT:
+            note, source = "Not seen yet; the camera can still mark them.", Source.SYSTEM
+        else:
+            note, source = "Marked with everyone not yet seen.", Source.MANUAL
+        return _mark_unseen(session, status=status, source=source, changed_by=changed_by, note=note)
 
 
 def session_start_now(*, course: Course, minutes: int) -> ClassSession:
@@ -157,7 +259,7 @@ def session_start_now(*, course: Course, minutes: int) -> ClassSession:
 
 
 def session_open(*, session: ClassSession) -> ClassSession:
-    """Open the session for recognition; a locked session is refused, whoever asks."""
+    """Open the session for recognition; a locked or cancelled session is refused, whoever asks."""
     with transaction.atomic():
         session = ClassSession.objects.select_for_update().get(pk=session.pk)
         if session_is_locked(session):
@@ -165,6 +267,8 @@ def session_open(*, session: ClassSession) -> ClassSession:
                 f"This session started more than {settings.ATTENDANCE_LOCK_DAYS} days ago: it is locked "
                 "and cannot be opened. Correct its records one by one instead."
             )
+        if session.state == ClassSession.State.CANCELLED:
+            raise ApplicationError("This session was cancelled and cannot be opened; schedule a new one.")
         session.state = ClassSession.State.OPEN
         session.save(update_fields=["state"])
         broadcast_on_commit(session.pk, {"type": "session", "state": session.state})
@@ -224,11 +328,12 @@ def session_close(*, session: ClassSession) -> ClassSession:
         session = ClassSession.objects.select_for_update().get(pk=session.pk)
         session.state = ClassSession.State.CLOSED
         session.save(update_fields=["state"])
-        unseen = session_students(session=session).exclude(attendance_records__session=session)
-        for student in unseen:
-            record = AttendanceRecord.objects.create(
-                session=session, student=student, status=Status.ABSENT, source=Source.SYSTEM
-            )
-            _change(record, old_status="", source=Source.SYSTEM, note="Not seen before the session closed.")
+        _mark_unseen(
+            session,
+            status=Status.ABSENT,
+            source=Source.SYSTEM,
+            changed_by=None,
+            note="Not seen before the session closed.",
+        )
         broadcast_on_commit(session.pk, {"type": "session", "state": session.state})
     return session

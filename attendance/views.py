@@ -6,20 +6,34 @@ import json
 from typing import Any, cast
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from attendance.forms import RecordForm, ScheduleForm
+from attendance.forms import BulkRecordForm, RecordForm
 from attendance.live import roster_message
 from attendance.models import AttendanceRecord, ClassSession
-from attendance.scheduling import sessions_schedule
-from attendance.selectors import courses_for, session_for, session_is_locked, session_students, sessions_for
-from attendance.services import attendance_set_status, session_close, session_open, session_start_now
+from attendance.selectors import (
+    courses_for,
+    may_change_locked,
+    record_fields,
+    session_for,
+    session_is_locked,
+    session_students,
+    sessions_for,
+)
+from attendance.services import (
+    attendance_clear,
+    attendance_confirm_face,
+    attendance_mark_unseen,
+    attendance_set_status,
+    session_close,
+    session_open,
+)
 from config.web import ApplicationError
 
 
@@ -36,45 +50,6 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-def course_detail(request: HttpRequest, course_id: int) -> HttpResponse:
-    """The course's sessions, with a form to schedule one session or a weekly series."""
-    course = get_object_or_404(courses_for(user=request.user), pk=course_id)
-    form = ScheduleForm(request.POST or None, initial={"duration_minutes": settings.SESSION_DEFAULT_MINUTES})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                created = sessions_schedule(course=course, **form.cleaned_data_for_schedule())
-            except ApplicationError as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(request, f"{len(created)} session(s) scheduled.")
-                return redirect("course-detail", course_id=course.pk)
-        status = 400
-    sessions = course.sessions.order_by("-starts_at")[:200]
-    return render(
-        request,
-        "attendance/course_detail.html",
-        {
-            "course": course,
-            "sessions": sessions,
-            "form": form,
-            "default_minutes": settings.SESSION_DEFAULT_MINUTES,
-            "time_zone": settings.TIME_ZONE,
-        },
-        status=status,
-    )
-
-
-@login_required
-@require_POST
-def session_start(request: HttpRequest, course_id: int) -> HttpResponse:
-    course = get_object_or_404(courses_for(user=request.user), pk=course_id)
-    session = session_start_now(course=course, minutes=settings.SESSION_DEFAULT_MINUTES)
-    return redirect("session-detail", session_id=session.pk)
-
-
 def _session_or_404(request: HttpRequest, session_id: int) -> ClassSession:
     session = session_for(user=request.user, session_id=session_id)
     if session is None:
@@ -85,12 +60,22 @@ def _session_or_404(request: HttpRequest, session_id: int) -> ClassSession:
 @login_required
 def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _session_or_404(request, session_id)
+    locked = session_is_locked(session)
+    lock_reason = (
+        f"Locked: this session started more than {settings.ATTENDANCE_LOCK_DAYS} days ago; "
+        "only an administrator can correct it."
+    )
     config = {
         "sessionId": session.pk,
         "websocketPath": f"/ws/sessions/{session.pk}/",
-        "recordUrl": f"/sessions/{session.pk}/records/",
+        "recordUrl": reverse("record-update", args=[session.pk]),
+        "bulkUrl": reverse("record-bulk", args=[session.pk]),
         "state": session.state,
         "statuses": AttendanceRecord.Status.choices,
+        "sources": dict(AttendanceRecord.Source.choices),
+        # Corrections refused on a locked session (staff may still make them): the page says why.
+        "lockedReason": lock_reason if locked and not may_change_locked(cast(User, request.user)) else "",
+        "timeZone": settings.TIME_ZONE,
         "roster": roster_message(session_id=session.pk),
         # What the page asks of the camera (ideal constraints: a camera that cannot must still start)
         # and the server's limits for one frame, which the page scales and compresses frames to fit.
@@ -105,8 +90,9 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
         {
             "session": session,
             "config": config,
-            "locked": session_is_locked(session),
+            "locked": locked,
             "lock_days": settings.ATTENDANCE_LOCK_DAYS,
+            "unseen_count": session_students(session=session).exclude(attendance_records__session=session).count(),
         },
     )
 
@@ -128,7 +114,8 @@ def session_state(request: HttpRequest, session_id: int) -> HttpResponse:
     return redirect("session-detail", session_id=session.pk)
 
 
-BAD_RECORD = "Send JSON with student_id, status and an optional note."
+BAD_RECORD = "Send JSON with student_id, status (or confirm: true) and an optional note."
+UNSEEN = "unseen"
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -145,24 +132,54 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return payload
 
 
+def _form_error(form: RecordForm | BulkRecordForm, payload: dict[str, Any] | None, bad: str) -> JsonResponse:
+    if payload is not None and set(form.errors) == {"note"}:
+        return JsonResponse({"error": f"Note: {form.errors['note'][0]}"}, status=400)
+    return JsonResponse({"error": bad}, status=400)
+
+
 @login_required
 @require_POST
 def record_update(request: HttpRequest, session_id: int) -> JsonResponse:
-    """Set one student's status (JSON body: student_id, status, note); answers with the record."""
+    """One decision about one student (JSON body: student_id, status, note): a status, "unseen" to
+    undo (back to not seen), or confirm: true for a face the camera was unsure of. Answers with the
+    record as the page shows it."""
     session = _session_or_404(request, session_id)
     payload = _json_object(request.body)
     form = RecordForm(payload)
     if payload is None or not form.is_valid():
-        error = BAD_RECORD if payload is None or set(form.errors) != {"note"} else f"Note: {form.errors['note'][0]}"
-        return JsonResponse({"error": error}, status=400)
+        return _form_error(form, payload, BAD_RECORD)
     student_id, status, note = (form.cleaned_data[name] for name in ("student_id", "status", "note"))
     student = session_students(session=session).filter(pk=student_id).first()
     if student is None:
         return JsonResponse({"error": "That student is not enrolled in this session's course."}, status=400)
+    user = cast(User, request.user)
     try:
-        record = attendance_set_status(
-            session=session, student=student, status=status, changed_by=cast(User, request.user), note=note
+        if form.cleaned_data["confirm"]:
+            record = attendance_confirm_face(session=session, student=student, changed_by=user, note=note)
+        elif status == UNSEEN:
+            attendance_clear(session=session, student=student, changed_by=user, note=note)
+            return JsonResponse({"student_id": student.pk, **record_fields(None)})
+        else:
+            record = attendance_set_status(session=session, student=student, status=status, changed_by=user, note=note)
+    except ApplicationError as exc:
+        return JsonResponse({"error": exc.message}, status=400)
+    return JsonResponse({"student_id": student.pk, **record_fields(record)})
+
+
+@login_required
+@require_POST
+def record_bulk(request: HttpRequest, session_id: int) -> JsonResponse:
+    """Everyone not seen yet gets one status (JSON body: status); answers with their records."""
+    session = _session_or_404(request, session_id)
+    payload = _json_object(request.body)
+    form = BulkRecordForm(payload)
+    if payload is None or not form.is_valid():
+        return _form_error(form, payload, "Send JSON with the status for everyone not seen yet.")
+    try:
+        records = attendance_mark_unseen(
+            session=session, status=form.cleaned_data["status"], changed_by=cast(User, request.user)
         )
     except ApplicationError as exc:
         return JsonResponse({"error": exc.message}, status=400)
-    return JsonResponse({"student_id": student.pk, "status": record.status, "source": record.source})
+    return JsonResponse({"records": [{"student_id": record.student_id, **record_fields(record)} for record in records]})

@@ -164,6 +164,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("SCHOOL_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# 24 h times and unambiguous dates everywhere (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -21,6 +21,7 @@ import numpy as np
 from django.conf import settings
 
 from recognition.engine import Face, FaceModels
+from recognition.identify import uncertain_student
 from recognition.images import ImageRejected, decode_image
 from recognition.matching import Gallery, MatchRule, match_faces
 from recognition.tracking import FaceTracker, Track, iou
@@ -176,13 +177,8 @@ class LiveRecognizer:
         candidate = None
         if not track.confirmed and track.student_id is not None:
             candidate = track.student_id
-        elif (
-            match is not None
-            and match.student_id is None
-            and match.distance is not None
-            and match.distance < self.rule.threshold + self.uncertain_band
-        ):
-            candidate = match.nearest_student_id
+        elif match is not None:
+            candidate = uncertain_student(match, rule=self.rule, uncertain_band=self.uncertain_band)
         if candidate in named:
             # Nobody is "maybe" a student whose face is already named in the same frame.
             candidate = None

@@ -110,8 +110,18 @@ MATRIX: list[Case] = [
     row("GET",    "/sessions/{session}/",                       LOGIN,     200,     404,    200,    200),
     row("POST",   "/sessions/{upcoming}/state/",                LOGIN,     302,     404,    302,    302),
     row("POST",   "/sessions/{session}/records/",               LOGIN,     200,     404,    200,    200),
+    row("POST",   "/sessions/{session}/records/unseen/",        LOGIN,     200,     404,    200,    200),
+    row("GET",    "/sessions/{upcoming}/edit/",                 LOGIN,     200,     404,    200,    200),
+    row("POST",   "/sessions/{upcoming}/edit/",                 LOGIN,     302,     404,    302,    302),
+    row("POST",   "/sessions/{upcoming}/cancel/",               LOGIN,     302,     404,    302,    302),
+    row("POST",   "/sessions/{upcoming}/delete/",               LOGIN,     302,     404,    302,    302),
+    # The upcoming session was scheduled alone: it has no series to delete.
+    row("POST",   "/sessions/{upcoming}/delete-series/",        LOGIN,     400,     404,    400,    400),
     row("GET",    "/students/photos/{photo}/image/",            LOGIN,     200,     404,    200,    200),
     row("GET",    "/students/photos/{photo}/image/?size=thumb", LOGIN,     200,     404,    200,    200),
+    # Checking who recognition sees in a photo: staff only; it stores nothing (an empty POST: 400)
+    row("GET",    "/check-image/",                              LOGIN,     403,     403,    200,    200),
+    row("POST",   "/check-image/",                              LOGIN,     403,     403,    400,    400),
     # Report pages and their exports
     row("GET",    "/reports/sessions/{session}/",               LOGIN,     200,     404,    200,    200),
     row("GET",    "/reports/sessions/{session}/?format=csv",    LOGIN,     200,     404,    200,    200),
@@ -206,7 +216,15 @@ BODIES: dict[tuple[str, str], tuple[str, Body]] = {
         lambda w: {"first_date": "2030-03-04", "start_time": "09:00", "duration_minutes": 90, "late_after_minutes": 10},
     ),
     ("POST", "/sessions/{upcoming}/state/"): ("form", lambda w: {"action": "open"}),
+    ("POST", "/sessions/{upcoming}/edit/"): (
+        "form",
+        lambda w: {"date": "2030-03-05", "start_time": "10:00", "duration_minutes": 60, "late_after_minutes": 5},
+    ),
+    ("POST", "/sessions/{upcoming}/cancel/"): ("form", lambda w: {"confirmed": "yes"}),
+    ("POST", "/sessions/{upcoming}/delete/"): ("form", lambda w: {"confirmed": "yes"}),
+    ("POST", "/sessions/{upcoming}/delete-series/"): ("form", lambda w: {"confirmed": "yes"}),
     ("POST", "/sessions/{session}/records/"): ("json", lambda w: {"student_id": w.student.pk, "status": "late"}),
+    ("POST", "/sessions/{session}/records/unseen/"): ("json", lambda w: {"status": "absent"}),
     ("POST", "/api/courses/"): ("json", lambda w: {"code": "PH301", "name": "Physics"}),
     ("PUT", "/api/courses/{course}/"): (
         "json",

@@ -1,4 +1,5 @@
-"""Admin for students: upload one or many photos on a student's page, record or withdraw consent.
+"""Admin for students: upload one or many photos on a student's page, record or withdraw consent,
+create and change many from a CSV file (the list's "Import students from CSV").
 
 The student list filters by course (enrolments not ended) and by whether a student has a
 recognisable photo, which the course list links to.
@@ -11,12 +12,15 @@ from typing import Any, cast
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils import timezone
 
+from attendance.admin.student_import import student_import_view
 from attendance.models import Course, Enrollment
 from students.admin import PhotoFilesField, ReadyPhotoFilter, StudentPhotoInline
 from students.consent import student_record_consent, student_withdraw_consent
@@ -61,6 +65,7 @@ class EnrolledInFilter(admin.SimpleListFilter):
 @admin.register(Student)
 class StudentAdmin(admin.ModelAdmin):
     form = StudentAdminForm
+    change_list_template = "admin/attendance/student/change_list.html"
     inlines = [StudentPhotoInline]
     list_display = ["student_number", "last_name", "first_name", "email", "is_active", "has_consent", "ready_photos"]
     list_filter = ("is_active", ("consent_given_at", admin.EmptyFieldListFilter), ReadyPhotoFilter, EnrolledInFilter)
@@ -70,6 +75,16 @@ class StudentAdmin(admin.ModelAdmin):
         ("Consent", {"fields": ("consent_given_at",)}),
         ("Photos", {"fields": ("new_photos",)}),
     )
+
+    def get_urls(self) -> list[URLPattern]:
+        urls = [path("import/", self.admin_site.admin_view(self.import_students_view), name="students_student_import")]
+        return urls + super().get_urls()
+
+    def import_students_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a CSV file of students, see what it would change, confirm to apply it."""
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        return student_import_view(self, request)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Student]:
         return (

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from attendance.api.sessions import ClassSessionSerializer
 from attendance.models import AttendanceRecord, ClassSession, Course, validate_supported_date
-from attendance.reports import CourseReport, SessionReport, student_history
+from attendance.reports import CourseReport, SessionReport, parse_switch, student_history
 from attendance.selectors import courses_for, sessions_for, students_for
 from students.models import Student
 
@@ -74,9 +74,28 @@ class SessionReportLineSerializer(SeenSerializer):
     )
 
 
+class IncludeOpenField(serializers.BooleanField):
+    """The include_open switch, taking the values the report pages take (attendance.reports.parse_switch)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Count the open sessions (still taking attendance) in rates and totals.")
+        super().__init__(required=False, default=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> bool:
+        try:
+            return parse_switch(str(data))
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
+class IncludeOpenQuerySerializer(serializers.Serializer):
+    include_open = IncludeOpenField()
+
+
 class SessionReportSerializer(serializers.Serializer):
     session = ClassSessionSerializer()
-    held = serializers.BooleanField(help_text="Open or closed; a scheduled session counts nobody.")
+    held = serializers.BooleanField(help_text="Open or closed; a scheduled or cancelled session counts nobody.")
+    provisional = serializers.BooleanField(help_text="The session is still open: its figures may change.")
     rules = ReportRulesSerializer()
     tally = TallySerializer()
     lines = SessionReportLineSerializer(many=True, help_text="Every student who counts in the session.")
@@ -102,12 +121,21 @@ class CourseReportSerializer(serializers.Serializer):
     course = ReportCourseSerializer()
     date_from = serializers.DateField(allow_null=True)
     date_to = serializers.DateField(allow_null=True)
+    include_open = serializers.BooleanField(help_text="Whether open sessions are counted (and in `sessions`).")
     rules = ReportRulesSerializer()
-    sessions = CourseReportSessionSerializer(many=True, help_text="The held sessions in the date range.")
+    sessions = CourseReportSessionSerializer(
+        many=True, help_text="The counted sessions in the date range: closed ones, and open ones with include_open."
+    )
+    open_sessions_left_out = ClassSessionSerializer(
+        many=True, source="open_left_out", help_text="The open sessions in the date range that are not counted."
+    )
+    cancelled_sessions = ClassSessionSerializer(
+        many=True, source="cancelled", help_text="The cancelled sessions in the date range: no attendance."
+    )
     rows = CourseReportRowSerializer(many=True, help_text="One per student enrolled during the date range.")
 
 
-class CourseReportQuerySerializer(serializers.Serializer):
+class CourseReportQuerySerializer(IncludeOpenQuerySerializer):
     date_from = serializers.DateField(
         required=False, validators=[validate_supported_date], help_text="Sessions on or after this local date."
     )
@@ -133,11 +161,15 @@ class CourseHistorySerializer(serializers.Serializer):
     enrolled_from = serializers.DateField(source="enrollment.start_date")
     enrolled_until = serializers.DateField(source="enrollment.end_date", allow_null=True)
     tally = TallySerializer()
-    entries = HistoryEntrySerializer(many=True, help_text="The held sessions while the student was enrolled.")
+    entries = HistoryEntrySerializer(many=True, help_text="The counted sessions while the student was enrolled.")
+    open_sessions_left_out = ClassSessionSerializer(
+        many=True, source="open_left_out", help_text="The open sessions while enrolled that are not counted."
+    )
 
 
 class StudentReportSerializer(serializers.Serializer):
     student = ReportStudentSerializer()
+    include_open = serializers.BooleanField(help_text="Whether open sessions are counted (and in `entries`).")
     rules = ReportRulesSerializer()
     courses = CourseHistorySerializer(many=True, help_text="Only the courses the user may see.")
 
@@ -161,7 +193,14 @@ class SessionReportViewSet(_ReportViewSet):
         report = SessionReport(session=session)
         # The tally fills as the lines are read.
         lines = list(report.lines())
-        answer = {"session": session, "held": report.held, "rules": _rules(), "tally": report.tally, "lines": lines}
+        answer = {
+            "session": session,
+            "held": report.held,
+            "provisional": session.state == ClassSession.State.OPEN,
+            "rules": _rules(),
+            "tally": report.tally,
+            "lines": lines,
+        }
         return Response(SessionReportSerializer(answer).data)
 
 
@@ -185,11 +224,14 @@ class CourseReportViewSet(_ReportViewSet):
             "course": course,
             "date_from": report.date_from,
             "date_to": report.date_to,
+            "include_open": report.include_open,
             "rules": _rules(),
             "sessions": [
                 {"session": session, "totals": totals}
                 for session, totals in zip(report.sessions, report.session_totals, strict=True)
             ],
+            "open_left_out": report.open_left_out,
+            "cancelled": report.cancelled,
             "rows": rows,
         }
         return Response(CourseReportSerializer(answer).data)
@@ -203,9 +245,14 @@ class StudentReportViewSet(_ReportViewSet):
     def get_queryset(self) -> QuerySet[Student]:
         return students_for(user=self.request.user)
 
+    @extend_schema(parameters=[IncludeOpenQuerySerializer])
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         student = self.get_object()
+        query = IncludeOpenQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        include_open = query.validated_data["include_open"]
         # A teacher sees the student's attendance in the courses they teach, not in others.
-        histories = list(student_history(student=student, courses=courses_for(user=request.user)))
-        answer = {"student": student, "rules": _rules(), "courses": histories}
+        courses = courses_for(user=request.user)
+        histories = list(student_history(student=student, courses=courses, include_open=include_open))
+        answer = {"student": student, "include_open": include_open, "rules": _rules(), "courses": histories}
         return Response(StudentReportSerializer(answer).data)

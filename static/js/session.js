@@ -21,6 +21,25 @@
   const rosterBody = document.getElementById("roster-body");
   const rosterCounts = document.getElementById("roster-counts");
   const uncertainList = document.getElementById("uncertain");
+  const offersBox = document.getElementById("offers");
+  const loading = document.getElementById("camera-loading");
+  const searchInput = document.getElementById("roster-search");
+  const sortSelect = document.getElementById("roster-sort");
+  const emptyNote = document.getElementById("roster-empty");
+  const lockedNote = document.getElementById("roster-locked");
+  const bulkSelect = document.getElementById("bulk-status");
+  const bulkButton = document.getElementById("bulk-apply");
+  const noteDialog = document.getElementById("note-dialog");
+  const noteForm = document.getElementById("note-form");
+  const noteTitle = document.getElementById("note-dialog-title");
+  const noteStatus = document.getElementById("note-status");
+  const noteText = document.getElementById("note-text");
+  const noteError = document.getElementById("note-error");
+  const stateForm = document.getElementById("session-state-form");
+  const endDialog = document.getElementById("end-dialog");
+  const endText = document.getElementById("end-dialog-text");
+  const announcer = document.getElementById("announce");
+  const errorAnnouncer = document.getElementById("announce-error");
   // Each frame is drawn here from the video and encoded once (twice if over the byte limit).
   const capture = document.createElement("canvas");
   const captureContext = capture.getContext("2d", { alpha: false });
@@ -37,8 +56,12 @@
   const JPEG_QUALITY_START = 0.85;
   // Below this quality faces lose the detail recognition needs: frames are made smaller instead.
   const JPEG_QUALITY_MIN = 0.5;
-  // A "maybe" offer stays this long after its face was last seen, so the teacher can click it.
-  const UNCERTAIN_KEEP_MS = 5000;
+  // The face and the enrolled photo beside a "maybe" offer, in CSS pixels.
+  const OFFER_PICTURE_PX = 64;
+  // New marks are read out together, at most this often.
+  const ANNOUNCE_EVERY_MS = 2000;
+  // The status menus' value that undoes a decision: back to "not seen yet".
+  const UNSEEN = "unseen";
   // The count line is a live region: it changes at most this often, so it is not read out on every frame.
   const COUNT_EVERY_MS = 1000;
   const COLORS = { named: "#17803d", maybe: "#a15300", unknown: "rgba(255, 255, 255, 0.85)", halo: "rgba(0, 0, 0, 0.6)" };
@@ -60,7 +83,6 @@
   };
   const roster = new Map();
   const rows = new Map();
-  const uncertainItems = new Map();
   let socket = null;
   let stream = null;
   // Each start of the camera is a run; an answer to a frame of an earlier run is not shown.
@@ -92,22 +114,71 @@
   function setStatus(text, isError) {
     statusLine.textContent = text;
     statusLine.classList.toggle("error", Boolean(isError));
+    if (isError) announceError(text);
   }
 
+  // Every time on the page in the school's time zone, 24 h, as the server's pages show them.
+  const timeFormat = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: config.timeZone });
+
   function formatTime(iso) {
-    return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }) : "";
+    return iso ? timeFormat.format(new Date(iso)) : "";
   }
 
   function firstName(name) {
     return String(name || "").split(/\s+/)[0];
   }
 
+  // --- Announcements ----------------------------------------------------------------------
+  // New marks are read out together, at most every ANNOUNCE_EVERY_MS; errors at once.
+
+  const announced = [];
+  let announceTimer = 0;
+
+  function announceMark(student) {
+    announced.push(`${student.name} ${STATUS_LABELS[student.status].toLowerCase()}`);
+    if (announceTimer) return;
+    announceTimer = setTimeout(() => {
+      announceTimer = 0;
+      announcer.textContent = "Marked: " + announced.splice(0).join(", ") + ".";
+    }, ANNOUNCE_EVERY_MS);
+  }
+
+  function announceError(text) {
+    errorAnnouncer.textContent = "";
+    // A new text node, so the same error twice is read out twice.
+    setTimeout(() => (errorAnnouncer.textContent = text), 50);
+  }
+
   // --- Roster -----------------------------------------------------------------------------
   // One row per student, built once and updated in place: `attendance` messages change one row,
-  // and frames never touch the roster.
+  // and frames never touch the roster. Rows move only for the "not seen first" and "latest change"
+  // orders, and never while the teacher is using a control in the roster.
 
   function statusOf(student) {
     return student.status || "unseen";
+  }
+
+  function isMarked(student) {
+    return student.status === "present" || student.status === "late";
+  }
+
+  // How the student got their status, as the row says it.
+  function sourceText(student) {
+    const by = student.changed_by ? ` (${student.changed_by})` : "";
+    switch (student.source) {
+      case "face":
+        return "by the camera, first seen " + formatTime(student.first_seen);
+      case "teacher":
+        return `confirmed by the teacher${by} at ${formatTime(student.first_seen)}`;
+      case "manual":
+        return "set by hand" + by;
+      case "system":
+        return config.state === "open" ? "not seen yet: the camera can still mark them" : "not seen before the session closed";
+      case "import":
+        return "imported";
+      default:
+        return "";
+    }
   }
 
   function createRow(studentId) {
@@ -121,38 +192,63 @@
 
     const statusCell = document.createElement("td");
     const badge = document.createElement("span");
-    const manual = document.createElement("span");
-    manual.className = "muted small";
+    const source = document.createElement("div");
+    source.className = "muted small source";
     const seen = document.createElement("div");
-    seen.className = "muted small";
-    statusCell.append(badge, manual, seen);
+    seen.className = "muted small seen";
+    const note = document.createElement("div");
+    note.className = "small note";
+    statusCell.append(badge, source, seen, note);
 
     const changeCell = document.createElement("td");
     const select = document.createElement("select");
-    select.append(new Option("Set…", ""));
-    for (const [value, label] of config.statuses) select.append(new Option(label, value));
     select.addEventListener("change", async () => {
-      if (!select.value) return;
-      await setRecord(studentId, select.value, "");
+      const status = select.value;
+      if (!status) return;
       select.value = "";
+      await setRecord({ student_id: studentId, status: status, note: "" });
     });
-    changeCell.append(select);
+    const noteButton = document.createElement("button");
+    noteButton.type = "button";
+    noteButton.className = "link-button";
+    noteButton.textContent = "Note…";
+    noteButton.addEventListener("click", () => openNoteDialog(studentId));
+    changeCell.append(select, noteButton);
 
     row.append(nameCell, statusCell, changeCell);
-    return { row, name, number, badge, manual, seen, select, order: 0 };
+    return { row, name, number, badge, source, seen, note, select, noteButton, order: 0, changedAt: 0 };
+  }
+
+  // The status menu: "Set…", the statuses and, once the student has a record, the undo.
+  function fillStatusMenu(select, student, firstLabel) {
+    const options = [new Option(firstLabel, "")];
+    for (const [value, label] of config.statuses) options.push(new Option(label, value));
+    if (student.status) options.push(new Option("Not seen (undo)", UNSEEN));
+    select.replaceChildren(...options);
   }
 
   function updateRow(entry, student) {
     const status = statusOf(student);
     entry.row.dataset.status = status;
+    entry.row.dataset.source = student.source || "";
     entry.name.textContent = student.name;
     entry.number.textContent = student.student_number + (student.has_photo ? "" : " · no photo: mark by hand");
     entry.badge.className = "badge " + status;
     entry.badge.textContent = student.status ? STATUS_LABELS[student.status] : "Not seen yet";
-    entry.manual.textContent = student.source === "manual" ? " (by hand)" : "";
-    entry.seen.textContent = student.first_seen ? "first seen " + formatTime(student.first_seen) : "";
-    entry.seen.hidden = !student.first_seen;
+    entry.source.textContent = sourceText(student);
+    entry.source.hidden = !entry.source.textContent;
+    // A decision by hand stands; the row still says that the camera has seen the student since.
+    const handSet = student.source === "manual" || student.source === "import";
+    entry.seen.textContent = handSet && student.last_seen ? "the camera saw them at " + formatTime(student.last_seen) : "";
+    entry.seen.hidden = !entry.seen.textContent;
+    entry.note.textContent = student.note ? "Note: " + student.note : "";
+    entry.note.hidden = !student.note;
+    if (document.activeElement !== entry.select) fillStatusMenu(entry.select, student, "Set…");
     entry.select.setAttribute("aria-label", "Set status of " + student.name);
+    entry.noteButton.setAttribute("aria-label", "Change the record of " + student.name + " with a note");
+    entry.select.disabled = entry.noteButton.disabled = Boolean(config.lockedReason);
+    entry.searchText = (student.name + " " + student.student_number).toLowerCase();
+    entry.row.hidden = !matchesSearch(entry);
   }
 
   // The students of a `roster` message (in the server's order: by name), reusing the rows of
@@ -165,6 +261,7 @@
       let entry = rows.get(student.student_id);
       if (!entry) {
         entry = createRow(student.student_id);
+        entry.changedAt = Date.parse(student.last_seen || student.first_seen || "") || 0;
         rows.set(student.student_id, entry);
       }
       entry.order = index;
@@ -182,26 +279,64 @@
   function updateStudent(studentId, fields) {
     const student = roster.get(studentId);
     if (!student) return;
+    const wasMarked = isMarked(student);
     Object.assign(student, fields);
-    updateRow(rows.get(studentId), student);
+    const entry = rows.get(studentId);
+    entry.changedAt = Date.now();
+    updateRow(entry, student);
+    if (isMarked(student) && !wasMarked) announceMark(student);
     orderRoster();
-    pruneUncertain(performance.now());
+    pruneOffers();
   }
 
-  // Not seen yet first, then absent, excused, late, present; by name within each.
+  function matchesSearch(entry) {
+    const query = searchInput.value.trim().toLowerCase();
+    return !query || entry.searchText.includes(query);
+  }
+
+  searchInput.addEventListener("input", () => {
+    for (const entry of rows.values()) entry.row.hidden = !matchesSearch(entry);
+    emptyNote.hidden = [...rows.values()].some((entry) => !entry.row.hidden);
+  });
+
+  sortSelect.addEventListener("change", () => orderRoster());
+
+  function compareRows(a, b) {
+    const rowA = rows.get(a.student_id);
+    const rowB = rows.get(b.student_id);
+    if (sortSelect.value === "status") {
+      return STATUS_ORDER[statusOf(a)] - STATUS_ORDER[statusOf(b)] || rowA.order - rowB.order;
+    }
+    if (sortSelect.value === "recent") return rowB.changedAt - rowA.changedAt || rowA.order - rowB.order;
+    return rowA.order - rowB.order;
+  }
+
+  let orderPending = false;
+
   function orderRoster() {
-    const sorted = [...roster.values()].sort(
-      (a, b) =>
-        STATUS_ORDER[statusOf(a)] - STATUS_ORDER[statusOf(b)] || rows.get(a.student_id).order - rows.get(b.student_id).order
-    );
-    const wanted = sorted.map((student) => rows.get(student.student_id).row);
+    updateCounts();
+    // Moving rows would close the menu the teacher has open, or move the row under their pointer.
+    if (rosterBody.contains(document.activeElement)) {
+      orderPending = true;
+      return;
+    }
+    orderPending = false;
+    const wanted = [...roster.values()].sort(compareRows).map((student) => rows.get(student.student_id).row);
     const current = rosterBody.children;
     if (wanted.length !== current.length || wanted.some((row, index) => current[index] !== row)) {
-      // Moving a row takes the focus from its select: give it back.
-      const focused = rosterBody.contains(document.activeElement) ? document.activeElement : null;
       rosterBody.replaceChildren(...wanted);
-      if (focused && focused.isConnected) focused.focus();
     }
+  }
+
+  rosterBody.addEventListener("focusout", (event) => {
+    if (orderPending && !rosterBody.contains(event.relatedTarget)) setTimeout(orderRoster, 0);
+  });
+
+  function unseenCount() {
+    return [...roster.values()].filter((student) => !student.status).length;
+  }
+
+  function updateCounts() {
     const counts = { present: 0, late: 0, absent: 0, excused: 0, unseen: 0 };
     for (const student of roster.values()) counts[statusOf(student)] += 1;
     rosterCounts.textContent =
@@ -209,74 +344,244 @@
       `${counts.excused} excused · ${counts.unseen} not seen`;
   }
 
-  async function setRecord(studentId, status, note) {
-    const response = await fetch(config.recordUrl, {
+  async function postJson(url, body) {
+    const response = await fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify({ student_id: studentId, status: status, note: note }),
+      body: JSON.stringify(body),
       credentials: "same-origin",
-    });
+    }).catch(() => null);
+    if (!response) return { error: "The server could not be reached: nothing was saved." };
     const answer = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      setStatus(answer.error || "The change was not saved.", true);
-      return;
-    }
-    // The websocket broadcast updates every open page; update ours now in case it is closed.
-    updateStudent(answer.student_id, { status: answer.status, source: answer.source });
+    return response.ok ? answer : { error: answer.error || "The change was not saved." };
   }
 
-  document.getElementById("bulk-apply").addEventListener("click", async () => {
-    const status = document.getElementById("bulk-status").value;
-    const unseen = [...roster.values()].filter((s) => !s.status);
-    for (const student of unseen) await setRecord(student.student_id, status, "Marked with all not yet seen");
+  // One decision; answers null, or the error (also shown and read out).
+  async function setRecord(body) {
+    const answer = await postJson(config.recordUrl, body);
+    if (answer.error) {
+      setStatus(answer.error, true);
+      return answer.error;
+    }
+    // The websocket broadcast updates every open page; update ours now in case it is closed.
+    updateStudent(answer.student_id, answer);
+    return null;
+  }
+
+  bulkButton.addEventListener("click", async () => {
+    const status = bulkSelect.value;
+    bulkButton.disabled = true;
+    const answer = await postJson(config.bulkUrl, { status: status });
+    bulkButton.disabled = Boolean(config.lockedReason);
+    if (answer.error) {
+      setStatus(answer.error, true);
+      return;
+    }
+    for (const record of answer.records) updateStudent(record.student_id, record);
+    const count = answer.records.length;
+    const label = STATUS_LABELS[status].toLowerCase();
+    setStatus(count ? `${count} student${count === 1 ? "" : "s"} not seen yet marked ${label}.` : "Everyone has a status already.");
+  });
+
+  // --- Correcting with a note -------------------------------------------------------------
+
+  let noteStudentId = null;
+
+  function openNoteDialog(studentId) {
+    const student = roster.get(studentId);
+    if (!student) return;
+    noteStudentId = studentId;
+    noteTitle.textContent = "Change the record of " + student.name;
+    fillStatusMenu(noteStatus, student, student.status ? STATUS_LABELS[student.status] + " (keep)" : "Choose…");
+    noteStatus.value = "";
+    noteText.value = student.note || "";
+    noteError.hidden = true;
+    noteDialog.showModal();
+  }
+
+  noteForm.addEventListener("submit", async (event) => {
+    if (event.submitter && event.submitter.value !== "save") return;
+    event.preventDefault();
+    const student = roster.get(noteStudentId);
+    const status = noteStatus.value || (student && student.status) || "";
+    if (!status) {
+      noteError.textContent = "Choose a status.";
+      noteError.hidden = false;
+      return;
+    }
+    const error = await setRecord({ student_id: noteStudentId, status: status, note: noteText.value });
+    if (error) {
+      noteError.textContent = error;
+      noteError.hidden = false;
+      return;
+    }
+    noteDialog.close();
   });
 
   // --- "Maybe" offers ---------------------------------------------------------------------
-  // Kept from frame to frame (not rebuilt on each answer), so a button does not move or vanish
-  // while the teacher reaches for it.
+  // An offer stays until the teacher answers it (this student, someone else, or not them) or the
+  // camera marks the student itself; it shows the face the camera saw beside the enrolled photo.
 
-  function isMarked(student) {
-    return student.status === "present" || student.status === "late";
-  }
+  const offers = new Map();
+  // Offers the teacher dismissed come back only after this long.
+  const DISMISSED_FOR_MS = 10 * 60 * 1000;
+  const dismissedAt = new Map();
 
-  function showUncertain(faces) {
+  function showUncertain(faces, frame) {
     const now = performance.now();
     for (const face of faces) {
       if (!face.uncertain) continue;
       const studentId = face.uncertain.student_id;
       const student = roster.get(studentId);
       if (!student || isMarked(student)) continue;
-      let entry = uncertainItems.get(studentId);
-      if (!entry) {
-        const item = document.createElement("li");
-        const text = document.createElement("span");
-        const confirm = document.createElement("button");
-        confirm.type = "button";
-        confirm.textContent = "Confirm present";
-        entry = { item, text, distance: null, seenAt: now };
-        confirm.addEventListener("click", () =>
-          setRecord(studentId, "present", `Confirmed by the teacher (face distance ${entry.distance})`)
-        );
-        item.append(text, " ", confirm);
-        uncertainList.append(item);
-        uncertainItems.set(studentId, entry);
-      }
-      entry.distance = face.distance;
-      entry.seenAt = now;
-      const name = face.uncertain.name || student.name;
-      const distance = typeof face.distance === "number" ? ` (distance ${face.distance.toFixed(2)})` : "";
-      entry.text.textContent = `Maybe ${name}?${distance}`;
+      if (now - (dismissedAt.get(studentId) ?? -Infinity) < DISMISSED_FOR_MS) continue;
+      const offer = offers.get(studentId) || createOffer(studentId, student);
+      offer.distance = face.distance;
+      offer.distanceText.textContent = typeof face.distance === "number" ? `distance ${face.distance.toFixed(2)}` : "";
+      drawCrop(offer.crop, frame, face.box);
     }
-    pruneUncertain(now);
+    pruneOffers();
   }
 
-  function pruneUncertain(now) {
-    for (const [studentId, entry] of uncertainItems) {
-      const student = roster.get(studentId);
-      if (student && !isMarked(student) && now - entry.seenAt < UNCERTAIN_KEEP_MS) continue;
-      entry.item.remove();
-      uncertainItems.delete(studentId);
+  function createOffer(studentId, student) {
+    const item = document.createElement("li");
+    item.className = "offer";
+    item.dataset.studentId = studentId;
+    const pictures = document.createElement("div");
+    pictures.className = "offer-pictures";
+    const crop = document.createElement("canvas");
+    crop.width = crop.height = OFFER_PICTURE_PX;
+    crop.setAttribute("role", "img");
+    crop.setAttribute("aria-label", "The face the camera saw");
+    pictures.append(crop);
+    if (student.photo_url) {
+      const photo = document.createElement("img");
+      photo.src = student.photo_url;
+      photo.alt = "Enrolled photo of " + student.name;
+      photo.width = photo.height = OFFER_PICTURE_PX;
+      pictures.append(photo);
     }
+    const text = document.createElement("div");
+    text.className = "offer-text";
+    const question = document.createElement("strong");
+    question.textContent = `Maybe ${student.name}?`;
+    const distanceText = document.createElement("span");
+    distanceText.className = "muted small";
+    text.append(question, distanceText);
+
+    const actions = document.createElement("div");
+    actions.className = "offer-actions";
+    const yes = document.createElement("button");
+    yes.type = "button";
+    yes.className = "primary";
+    yes.textContent = `Yes, ${firstName(student.name)} is here`;
+    const other = document.createElement("select");
+    other.setAttribute("aria-label", `Someone else: who is the face offered as ${student.name}?`);
+    const no = document.createElement("button");
+    no.type = "button";
+    no.textContent = "Not them";
+    no.setAttribute("aria-label", `Not ${student.name}: dismiss`);
+    actions.append(yes, other, no);
+    item.append(pictures, text, actions);
+    uncertainList.append(item);
+    offersBox.hidden = false;
+
+    const offer = { item, crop, distanceText, distance: null };
+    fillOthers(other, studentId);
+    // Rebuilt when opened, so it lists who is still not marked.
+    other.addEventListener("focus", () => fillOthers(other, studentId));
+    const distanceNote = () => (typeof offer.distance === "number" ? ` (face distance ${offer.distance.toFixed(2)})` : "");
+    yes.addEventListener("click", async () => {
+      yes.disabled = true;
+      const error = await setRecord({ student_id: studentId, confirm: true, note: "Confirmed by the teacher" + distanceNote() });
+      if (error) yes.disabled = false;
+      else removeOffer(studentId);
+    });
+    other.addEventListener("change", async () => {
+      const chosen = Number(other.value);
+      if (!chosen) return;
+      const note = `Named by the teacher; the camera suggested ${student.name}${distanceNote()}`;
+      const error = await setRecord({ student_id: chosen, confirm: true, note: note });
+      if (error) other.value = "";
+      else removeOffer(studentId);
+    });
+    no.addEventListener("click", () => {
+      dismissedAt.set(studentId, performance.now());
+      removeOffer(studentId);
+    });
+    yes.disabled = other.disabled = Boolean(config.lockedReason);
+    offers.set(studentId, offer);
+    return offer;
+  }
+
+  function fillOthers(select, studentId) {
+    if (document.activeElement === select && select.options.length > 1) return;
+    const options = [new Option("Someone else…", "")];
+    for (const student of roster.values()) {
+      if (student.student_id !== studentId && !isMarked(student)) options.push(new Option(student.name, student.student_id));
+    }
+    select.replaceChildren(...options);
+  }
+
+  // The face, with some margin, from the frame the answer was about (kept on this page only).
+  function drawCrop(canvas, frame, box) {
+    if (!frame) return;
+    const [sourceWidth, sourceHeight] = frame.size;
+    const sx = frame.width / sourceWidth;
+    const sy = frame.height / sourceHeight;
+    const [x1, y1, x2, y2] = box;
+    const side = Math.max(x2 - x1, y2 - y1) * 1.3;
+    const cx = ((x1 + x2) / 2) * sx;
+    const cy = ((y1 + y2) / 2) * sy;
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#111";
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(frame.bitmap, cx - (side * sx) / 2, cy - (side * sy) / 2, side * sx, side * sy, 0, 0, canvas.width, canvas.height);
+  }
+
+  function removeOffer(studentId) {
+    const offer = offers.get(studentId);
+    if (!offer) return;
+    const hadFocus = offer.item.contains(document.activeElement);
+    offer.item.remove();
+    offers.delete(studentId);
+    offersBox.hidden = offers.size === 0;
+    // The focus goes to the next offer, or the camera's button, not to the top of the page.
+    if (hadFocus) (uncertainList.querySelector("button") || toggle).focus();
+  }
+
+  // Offers whose student the camera (or a teacher, elsewhere) has marked answered themselves.
+  function pruneOffers() {
+    for (const studentId of [...offers.keys()]) {
+      const student = roster.get(studentId);
+      if (!student || isMarked(student)) removeOffer(studentId);
+    }
+  }
+
+  // --- Ending the session -----------------------------------------------------------------
+
+  if (endDialog) {
+    stateForm.addEventListener("submit", (event) => {
+      if (endDialog.returnValue === "end") return;
+      event.preventDefault();
+      const unseen = unseenCount();
+      endText.textContent =
+        (unseen
+          ? `The ${unseen} student${unseen === 1 ? "" : "s"} not seen yet will be marked absent`
+          : "Everyone has a status already; nobody is marked absent") +
+        ", and the camera stops. You can still correct records afterwards, and reopen the session.";
+      endDialog.returnValue = "";
+      endDialog.showModal();
+    });
+    endDialog.addEventListener("close", () => {
+      if (endDialog.returnValue === "end") stateForm.requestSubmit();
+    });
+  }
+
+  if (config.lockedReason) {
+    lockedNote.textContent = config.lockedReason;
+    lockedNote.hidden = false;
+    bulkButton.disabled = bulkSelect.disabled = true;
   }
 
   // --- Websocket --------------------------------------------------------------------------
@@ -318,7 +623,15 @@
       case "attendance":
         updateStudent(message.student_id, message);
         break;
+      case "recognition":
+        // The server loads its face models with the first frame: seconds on a cold server.
+        if (message.state === "loading" && stream) {
+          loading.hidden = false;
+          setStatus("Camera on · loading recognition… (the first picture takes a few seconds)");
+        }
+        break;
       case "frame":
+        loading.hidden = true;
         answered(message);
         break;
       case "session":
@@ -329,6 +642,7 @@
         }
         break;
       case "error":
+        loading.hidden = true;
         // The server answers a frame it cannot use with an error instead of a frame message.
         releaseFrame(takeAnswered(message));
         setStatus(message.message, true);
@@ -373,7 +687,7 @@
     setView("answered");
     drawShown();
     setCount(message.in_view ? `${message.recognised} of ${message.in_view} in view recognised` : "Nobody in view");
-    showUncertain(faces);
+    showUncertain(faces, shown);
     const quality = jpegQuality < JPEG_QUALITY_START ? ` · JPEG quality ${Math.round(jpegQuality * 100)}%` : "";
     setStatus(`Camera on · ${frame.width}x${frame.height}${quality} · ${Math.round(message.ms)} ms per frame`);
     requestAnimationFrame(sendFrame);
@@ -438,6 +752,7 @@
     if (stream) for (const track of stream.getTracks()) track.stop();
     stream = null;
     video.srcObject = null;
+    loading.hidden = true;
     clearTimeout(retryTimer);
     clearTimeout(staleTimer);
     setView("off");

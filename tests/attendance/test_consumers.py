@@ -55,6 +55,9 @@ def encoded(image: Image.Image, format: str, **options: Any) -> bytes:
     return buffer.getvalue()
 
 
+LOADING = {"type": "recognition", "state": "loading"}
+
+
 @cache
 def photo_frame(relative: str) -> bytes:
     """A photo of ../shared/faces as the page's camera would send it: a JPEG within 1280x720."""
@@ -249,14 +252,16 @@ async def refused_with(ws: WebsocketCommunicator) -> int:
 
 
 async def send_frame(ws: WebsocketCommunicator, frame: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Send one frame and wait for its answer (`frame` or `error`), with the events that came first."""
+    """Send one frame and wait for its answer (`frame` or `error`), with the events that came first
+    (not the notice that the models are loading, which comes before the first answer)."""
     await ws.send_to(bytes_data=frame)
     events: list[dict[str, Any]] = []
     while True:
         message = await ws.receive_json_from(timeout=FRAME_TIMEOUT)
         if message["type"] in ("frame", "error"):
             return message, events
-        events.append(message)
+        if message != LOADING:
+            events.append(message)
 
 
 async def send_frames(ws: WebsocketCommunicator, frames: Iterable[bytes]) -> tuple[list[dict[str, Any]], list[dict]]:
@@ -566,10 +571,27 @@ async def test_ping_gets_pong(open_session: ClassSession, teacher: User) -> None
     assert answer == {"type": "pong"}
 
 
+async def test_the_first_frame_is_preceded_by_a_loading_notice_once(open_session: ClassSession, teacher: User) -> None:
+    async with joined(open_session.pk, teacher) as ws:
+        await ws.send_to(bytes_data=b"not an image")
+        bad = await ws.receive_json_from(timeout=FRAME_TIMEOUT)
+        await ws.send_to(bytes_data=photo_frame(SMALL_FRAME))
+        first = [await ws.receive_json_from(timeout=FRAME_TIMEOUT) for _ in range(2)]
+        await ws.send_to(bytes_data=photo_frame(SMALL_FRAME))
+        second = await ws.receive_json_from(timeout=FRAME_TIMEOUT)
+
+    # A bad frame is refused before any model loads.
+    assert bad["type"] == "error"
+    assert first[0] == LOADING
+    assert first[1]["type"] == "frame"
+    assert second["type"] == "frame"
+
+
 async def test_frames_sent_while_one_is_processed_are_dropped(open_session: ClassSession, teacher: User) -> None:
     async with joined(open_session.pk, teacher) as ws:
         await ws.send_to(bytes_data=photo_frame(SMALL_FRAME))
         await ws.send_to(bytes_data=photo_frame(SMALL_FRAME))
+        assert await ws.receive_json_from(timeout=FRAME_TIMEOUT) == LOADING
         answer = await ws.receive_json_from(timeout=FRAME_TIMEOUT)
         nothing_else = await ws.receive_nothing(timeout=1.0)
 
@@ -600,11 +622,18 @@ async def test_a_manual_correction_is_broadcast_and_face_recognition_keeps_it(fi
         "name": "obama",
         "status": "excused",
         "first_seen": None,
+        "last_seen": None,
         "source": "manual",
         "note": "At the dentist",
+        "changed_by": "Tess Teacher",
     }
     assert named(answers[-1]) == {five.id("biden"), five.id("obama")}, "recognised, though marked by hand"
-    assert [(event["name"], event["status"]) for event in events] == [("biden", "present")]
+    # The decision stands; the pages are told once that the camera has seen Obama.
+    assert sorted((event["name"], event["status"], event["source"]) for event in events) == [
+        ("biden", "present", "face"),
+        ("obama", "excused", "manual"),
+    ]
+    assert next(event for event in events if event["name"] == "obama")["last_seen"] is not None
     assert await records(five.session) == [("biden", "present", "face"), ("obama", "excused", "manual")]
     changes = await database_sync_to_async(
         lambda: list(

@@ -113,15 +113,16 @@ SESSION_CSV = [
     ["S666", ESCAPED, "Absent", "", "Manual", "Phoned in sick", "Tess Teacher"],
     ["S001", "Ada Lovelace", "Present", "2025-03-03 09:02:00", "Face recognition", "", ""],
 ]
+OPEN_COUNTED = "Open sessions counted"
 COURSE_CSV = [
-    ["Student number", "Name", "2025-03-03 09:00", "2025-03-10 09:00", *TALLY],
-    ["S666", ESCAPED, "Absent", "Excused", "0", "0", "1", "1", "2", "0.0", "yes"],  # 0 / (2 - 1)
-    ["S001", "Ada Lovelace", "Present", "Late", "1", "1", "0", "0", "2", "100.0", ""],
+    ["Student number", "Name", "2025-03-03 09:00", "2025-03-10 09:00", *TALLY, OPEN_COUNTED],
+    ["S666", ESCAPED, "Absent", "Excused", "0", "0", "1", "1", "2", "0.0", "yes", "no"],  # 0 / (2 - 1)
+    ["S001", "Ada Lovelace", "Present", "Late", "1", "1", "0", "0", "2", "100.0", "", "no"],
 ]
 STUDENT_CSV = [
-    ["Course", "Course name", "Session", "Status", "First seen", "Source"],
-    ["CS101", "Computing", "2025-03-03 09:00", "Present", "2025-03-03 09:02:00", "Face recognition"],
-    ["CS101", "Computing", "2025-03-10 09:00", "Late", "2025-03-10 09:15:00", "Face recognition"],
+    ["Course", "Course name", "Session", "Status", "First seen", "Source", OPEN_COUNTED],
+    ["CS101", "Computing", "2025-03-03 09:00", "Present", "2025-03-03 09:02:00", "Face recognition", "no"],
+    ["CS101", "Computing", "2025-03-10 09:00", "Late", "2025-03-10 09:15:00", "Face recognition", "no"],
 ]
 
 
@@ -150,9 +151,9 @@ def test_csv_of_a_date_range_has_only_its_sessions(client: Client, teacher: User
     url = f"/reports/courses/{two_weeks['course'].pk}/?from=2025-03-05&to=2025-03-31"
 
     assert csv_rows(get(client, url, "csv")) == [
-        ["Student number", "Name", "2025-03-10 09:00", *TALLY],
-        ["S666", ESCAPED, "Excused", "0", "0", "0", "1", "1", "", ""],  # nothing left to count: no rate
-        ["S001", "Ada Lovelace", "Late", "0", "1", "0", "0", "1", "100.0", ""],
+        ["Student number", "Name", "2025-03-10 09:00", *TALLY, OPEN_COUNTED],
+        ["S666", ESCAPED, "Excused", "0", "0", "0", "1", "1", "", "", "no"],  # nothing left to count: no rate
+        ["S001", "Ada Lovelace", "Late", "0", "1", "0", "0", "1", "100.0", "", "no"],
     ]
 
 
@@ -207,40 +208,42 @@ def test_course_xlsx_puts_the_rate_as_a_percentage_beside_the_name(
     client.force_login(teacher)
     sheet = workbook(get(client, report_urls(two_weeks)["course"], "xlsx"))["Attendance"]
 
-    assert values(sheet, first_row=1)[:6] == [
+    assert values(sheet, first_row=1)[:8] == [
         ["Course", "CS101 Computing", *[None] * 9],
         ["From", "the first session", *[None] * 9],
         ["To", "the last session", *[None] * 9],
-        ["Sessions held", 2, *[None] * 9],
+        ["Sessions counted", 2, *[None] * 9],
+        ["Open sessions", "left out (0)", *[None] * 9],
+        ["Sessions cancelled", 0, *[None] * 9],
         ["Time zone", "Europe/Paris", *[None] * 9],
         [None] * 11,
     ]
     sessions = [local("2025-03-03", 9), local("2025-03-10", 9)]
     counts = ["Present", "Late", "Absent", "Excused", "Sessions counted"]
-    assert values(sheet, first_row=7) == [
+    assert values(sheet, first_row=9) == [
         ["Student number", "Name", "Rate (%)", "Below 75%", *sessions, *counts],
         ["S666", ESCAPED, 0.0, "yes", "Absent", "Excused", 0, 0, 1, 1, 2],
         ["S001", "Ada Lovelace", 1.0, None, "Present", "Late", 1, 1, 0, 0, 2],
     ]
-    assert [sheet.cell(row, 3).number_format for row in (8, 9)] == ["0.0%", "0.0%"]
-    assert [cell.font.b for cell in sheet[7]] == [True] * 11
-    assert sheet["E7"].is_date and sheet["E7"].number_format == "yyyy-mm-dd hh:mm"
-    assert sheet.freeze_panes == "E8"  # the names and the rate stay in view beside the sessions
-    assert sheet.auto_filter.ref == "A7:K9"
+    assert [sheet.cell(row, 3).number_format for row in (10, 11)] == ["0.0%", "0.0%"]
+    assert [cell.font.b for cell in sheet[9]] == [True] * 11
+    assert sheet["E9"].is_date and sheet["E9"].number_format == "yyyy-mm-dd hh:mm"
+    assert sheet.freeze_panes == "E10"  # the names and the rate stay in view beside the sessions
+    assert sheet.auto_filter.ref == "A9:K11"
 
 
 def test_course_xlsx_totals_are_one_row_per_session(client: Client, teacher: User, two_weeks: dict[str, Any]) -> None:
     client.force_login(teacher)
     totals = workbook(get(client, report_urls(two_weeks)["course"], "xlsx"))["Totals"]
 
-    assert values(totals, first_row=7) == [
+    assert values(totals, first_row=9) == [
         ["Session", "Rate (%)", "Below 75%", "Present", "Late", "Absent", "Excused", "Students counted"],
         [local("2025-03-03", 9), 0.5, "yes", 1, 0, 1, 0, 2],
         [local("2025-03-10", 9), 1.0, None, 0, 1, 0, 1, 2],
     ]
-    assert totals["A8"].number_format == "yyyy-mm-dd hh:mm" and totals["B8"].number_format == "0.0%"
-    assert totals.freeze_panes == "A8"
-    assert totals.auto_filter.ref == "A7:H9"
+    assert totals["A10"].number_format == "yyyy-mm-dd hh:mm" and totals["B10"].number_format == "0.0%"
+    assert totals.freeze_panes == "A10"
+    assert totals.auto_filter.ref == "A9:H11"
 
 
 def test_course_xlsx_heading_shows_the_date_range(client: Client, teacher: User, two_weeks: dict[str, Any]) -> None:
@@ -252,10 +255,10 @@ def test_course_xlsx_heading_shows_the_date_range(client: Client, teacher: User,
         ["Course", "CS101 Computing"],
         ["From", datetime.datetime(2025, 3, 5)],
         ["To", datetime.datetime(2025, 3, 31)],
-        ["Sessions held", 1],
+        ["Sessions counted", 1],
     ]
     assert sheet["B2"].number_format == "yyyy-mm-dd"
-    assert values(sheet, first_row=8) == [
+    assert values(sheet, first_row=10) == [
         ["S666", ESCAPED, None, None, "Excused", 0, 0, 0, 1, 1],  # nothing left to count: no rate
         ["S001", "Ada Lovelace", 1.0, None, "Late", 0, 1, 0, 0, 1],
     ]
@@ -270,21 +273,22 @@ def test_student_xlsx_lists_sessions_and_puts_course_totals_on_their_own_sheet(
     sheet, totals = book["Attendance"], book["Totals"]
     assert values(sheet) == [
         ["Student", "S001 Ada Lovelace", None, None, None, None],
+        ["Open sessions", "left out", None, None, None, None],
         ["Time zone", "Europe/Paris", None, None, None, None],
         [None] * 6,
         ["Course", "Course name", "Session", "Status", "First seen", "Source"],
         ["CS101", "Computing", local("2025-03-03", 9), "Present", local("2025-03-03", 9, 2), "Face recognition"],
         ["CS101", "Computing", local("2025-03-10", 9), "Late", local("2025-03-10", 9, 15), "Face recognition"],
     ]
-    assert (sheet["C5"].number_format, sheet["E5"].number_format) == ("yyyy-mm-dd hh:mm", "yyyy-mm-dd hh:mm:ss")
-    assert sheet.freeze_panes == "A5"
-    assert sheet.auto_filter.ref == "A4:F6"
-    assert values(totals, first_row=4) == [
+    assert (sheet["C6"].number_format, sheet["E6"].number_format) == ("yyyy-mm-dd hh:mm", "yyyy-mm-dd hh:mm:ss")
+    assert sheet.freeze_panes == "A6"
+    assert sheet.auto_filter.ref == "A5:F7"
+    assert values(totals, first_row=5) == [
         ["Course", "Course name", "Rate (%)", "Below 75%", "Present", "Late", "Absent", "Excused", "Sessions counted"],
         ["CS101", "Computing", 1.0, None, 1, 1, 0, 0, 2],
     ]
-    assert totals["C5"].number_format == "0.0%"
-    assert [cell.font.b for cell in totals[4]] == [True] * 9
+    assert totals["C6"].number_format == "0.0%"
+    assert [cell.font.b for cell in totals[5]] == [True] * 9
 
 
 def test_times_are_the_schools_local_times(client: Client, teacher: User, course: Course, student: Student) -> None:
@@ -458,7 +462,131 @@ def test_under_asgi_exports_stream_as_async_iterators(
     if export_format == "csv":
         assert csv_rows(content) == COURSE_CSV
     else:
-        assert [row[:3] for row in values(workbook(content)["Attendance"], first_row=8)] == [
+        assert [row[:3] for row in values(workbook(content)["Attendance"], first_row=10)] == [
             ["S666", ESCAPED, 0.0],
             ["S001", "Ada Lovelace", 1.0],
         ]
+
+
+# --- Open sessions: left out unless asked for, and the export says which -----------------------
+
+
+@pytest.fixture
+def open_session(two_weeks: dict[str, Any]) -> ClassSession:
+    """A third session of CS101, still open: Ada has been seen, the other student not yet."""
+    session = ClassSession.objects.create(
+        course=two_weeks["course"],
+        starts_at=at("2025-03-17", 9),
+        ends_at=at("2025-03-17", 10),
+        state=ClassSession.State.OPEN,
+    )
+    AttendanceRecord.objects.create(
+        session=session, student=two_weeks["ada"], status="present", source="face", first_seen_at=at("2025-03-17", 9, 1)
+    )
+    return session
+
+
+def test_course_csv_counts_the_open_session_only_when_asked(
+    client: Client, teacher: User, two_weeks: dict[str, Any], open_session: ClassSession
+) -> None:
+    client.force_login(teacher)
+    url = report_urls(two_weeks)["course"]
+
+    assert csv_rows(get(client, url, "csv")) == COURSE_CSV
+    assert csv_rows(get(client, url + "?include_open=1", "csv")) == [
+        [
+            "Student number",
+            "Name",
+            "2025-03-03 09:00",
+            "2025-03-10 09:00",
+            "2025-03-17 09:00 (open)",
+            *TALLY,
+            OPEN_COUNTED,
+        ],
+        ["S666", ESCAPED, "Absent", "Excused", "Absent", "0", "0", "2", "1", "3", "0.0", "yes", "yes"],  # 0 / (3 - 1)
+        ["S001", "Ada Lovelace", "Present", "Late", "Present", "2", "1", "0", "0", "3", "100.0", "", "yes"],
+    ]
+
+
+def test_student_csv_counts_the_open_session_only_when_asked(
+    client: Client, teacher: User, two_weeks: dict[str, Any], open_session: ClassSession
+) -> None:
+    client.force_login(teacher)
+    url = report_urls(two_weeks)["student"]
+
+    assert csv_rows(get(client, url, "csv")) == STUDENT_CSV
+    assert csv_rows(get(client, url + "?include_open=1", "csv"))[1:] == [
+        [*row[:-1], "yes"] for row in STUDENT_CSV[1:]
+    ] + [["CS101", "Computing", "2025-03-17 09:00 (open)", "Present", "2025-03-17 09:01:00", "Face recognition", "yes"]]
+
+
+def test_xlsx_headings_say_whether_open_sessions_were_counted(
+    client: Client, teacher: User, two_weeks: dict[str, Any], open_session: ClassSession
+) -> None:
+    client.force_login(teacher)
+    course_url, student_url = report_urls(two_weeks)["course"], report_urls(two_weeks)["student"]
+
+    left_out = workbook(get(client, course_url, "xlsx"))
+    assert [row[:2] for row in values(left_out["Attendance"])[3:5]] == [
+        ["Sessions counted", 2],
+        ["Open sessions", "left out (1)"],
+    ]
+    assert values(left_out["Attendance"], first_row=9)[0][4:6] == [local("2025-03-03", 9), local("2025-03-10", 9)]
+    assert [row[0] for row in values(left_out["Totals"], first_row=10)] == [
+        local("2025-03-03", 9),
+        local("2025-03-10", 9),
+    ]
+
+    counted = workbook(get(client, course_url + "?include_open=1", "xlsx"))
+    sheet = counted["Attendance"]
+    assert [row[:2] for row in values(sheet)[3:5]] == [
+        ["Sessions counted", 3],
+        ["Open sessions", "counted (their figures are provisional)"],
+    ]
+    # The names, the rate, the three sessions and the counts: no CSV-only column in the sheet.
+    assert values(sheet, first_row=9)[0][4:8] == [
+        local("2025-03-03", 9),
+        local("2025-03-10", 9),
+        "2025-03-17 09:00 (open)",
+        "Present",
+    ]
+    assert values(sheet, first_row=11)[0] == [
+        "S001",
+        "Ada Lovelace",
+        1.0,
+        None,
+        "Present",
+        "Late",
+        "Present",
+        2,
+        1,
+        0,
+        0,
+        3,
+    ]
+    assert [row[0] for row in values(counted["Totals"], first_row=12)] == ["2025-03-17 09:00 (open)"]
+
+    student = workbook(get(client, student_url + "?include_open=1", "xlsx"))["Attendance"]
+    assert values(student)[1][:2] == ["Open sessions", "counted (their figures are provisional)"]
+    assert values(student, first_row=5)[0] == ["Course", "Course name", "Session", "Status", "First seen", "Source"]
+
+
+def test_the_session_xlsx_of_an_open_session_says_it_is_provisional(
+    client: Client, teacher: User, two_weeks: dict[str, Any], open_session: ClassSession
+) -> None:
+    client.force_login(teacher)
+    sheet = workbook(get(client, f"/reports/sessions/{open_session.pk}/", "xlsx"))["Attendance"]
+
+    assert sheet["A4"].value == "State"
+    assert sheet["B4"].value == "Open: still taking attendance, the figures are provisional"
+
+
+@pytest.mark.parametrize("export_format", ["csv", "xlsx"])
+def test_a_bad_switch_on_an_export_is_400(
+    client: Client, teacher: User, two_weeks: dict[str, Any], export_format: str
+) -> None:
+    client.force_login(teacher)
+    for report in ("course", "student"):
+        response = client.get(f"{report_urls(two_weeks)[report]}?include_open=all&format={export_format}")
+        assert response.status_code == 400
+        assert response.content.decode() == "'include_open' must be 1 or 0 (true or false), not 'all'."

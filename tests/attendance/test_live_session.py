@@ -67,6 +67,14 @@ async def gallery_after_refresh(page: LiveSession) -> list[int]:
     return sorted(recognizer.gallery.student_ids.tolist())
 
 
+def live_page(session: ClassSession) -> LiveSession:
+    async def loading() -> None:
+        loads.append(session.pk)
+
+    loads: list[int] = []
+    return LiveSession(session.pk, on_loading=loading)
+
+
 @database_sync_to_async
 def change(function: Any) -> None:
     function()
@@ -75,7 +83,7 @@ def change(function: Any) -> None:
 async def test_deactivating_a_student_takes_them_out_of_the_gallery(
     open_session: ClassSession, classmates: dict[str, Student]
 ) -> None:
-    page = LiveSession(open_session.pk)
+    page = live_page(open_session)
     before = await gallery_after_refresh(page)
 
     await change(lambda: Student.objects.filter(pk=classmates["grace"].pk).update(is_active=False))
@@ -87,7 +95,7 @@ async def test_deactivating_a_student_takes_them_out_of_the_gallery(
 async def test_removing_a_student_from_the_course_takes_them_out_of_the_gallery(
     open_session: ClassSession, classmates: dict[str, Student]
 ) -> None:
-    page = LiveSession(open_session.pk)
+    page = live_page(open_session)
     await gallery_after_refresh(page)
 
     await change(lambda: Enrollment.objects.filter(student=classmates["grace"]).delete())
@@ -108,7 +116,7 @@ async def test_a_photo_becoming_ready_puts_the_student_in_the_gallery(
         )
     )
     pending = await database_sync_to_async(photo)(emmy, status=StudentPhoto.Status.PENDING)
-    page = LiveSession(open_session.pk)
+    page = live_page(open_session)
     before = await gallery_after_refresh(page)
 
     await change(
@@ -128,7 +136,7 @@ async def test_an_unchanged_course_keeps_its_recognizer(
     open_session: ClassSession, classmates: dict[str, Student]
 ) -> None:
     """The recognizer holds the faces it is following: it is replaced only when the gallery changes."""
-    page = LiveSession(open_session.pk)
+    page = live_page(open_session)
     await gallery_after_refresh(page)
     tracker = page.recognizer.tracker if page.recognizer else None
 

@@ -140,7 +140,8 @@ def test_face_recognition_never_overwrites_a_manual_decision(
     assert record is not None
     record.refresh_from_db()
     assert (record.status, record.source, record.note, record.changed_by) == (status, "manual", "Checked", teacher)
-    assert record.first_seen_at is None
+    # The decision stands, and the page can say that the camera saw the student since.
+    assert record.first_seen_at == record.last_seen_at == open_session.starts_at + datetime.timedelta(minutes=20)
     assert changes(open_session) == [("S001", "", status, "manual", "teacher")]
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Page, WebSocket
+from playwright.sync_api import BrowserContext, Page, ViewportSize, WebSocket
 
 from attendance.models import ClassSession
 from students.models import Student
@@ -16,6 +16,10 @@ from students.models import Student
 ROOT = Path(__file__).resolve().parents[2]
 # Screenshots a person may want to look at after a run (gitignored).
 OUTPUT = ROOT / "test-output"
+# The screens the pages are made for: a laptop, and a tablet and a phone held upright.
+DESKTOP_VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
+TABLET_VIEWPORT: ViewportSize = {"width": 820, "height": 1180}
+PHONE_VIEWPORT: ViewportSize = {"width": 390, "height": 844}
 # axe-core, installed from the npm registry by bin/test (gitignored).
 AXE_JS = ROOT / ".cache" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 # axe-core's findings on the page, with what a person needs to find each element and fix it.

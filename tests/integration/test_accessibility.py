@@ -1,9 +1,10 @@
 """axe-core finds nothing wrong on any page of the app, on the admin pages the app adds or
-customises, or on the API docs: daphne and headless Chromium at desktop size (1400 x 1000).
+customises, or on the API docs, and no page is wider than the screen: daphne and headless
+Chromium on a laptop (1400 x 1000), a tablet (820 x 1180) and a phone (390 x 844).
 
 axe-core is installed from the npm registry by bin/test and injected into each page; every
 violation is listed with its rule, impact and element. Each page's screenshot is saved as
-test-output/accessibility-<page>.png.
+test-output/accessibility-<page>-<screen>.png.
 """
 
 from __future__ import annotations
@@ -23,12 +24,35 @@ from attendance.models import AttendanceRecord, ClassSession, Course, Enrollment
 from students.models import Student, StudentPhoto
 from tests.attendance.builders import session_open_now
 from tests.faces import face_bytes
-from tests.integration.browser import AXE_JS, ROOT, LivePage, axe_violations, log_in, save_screenshot
+from tests.integration.browser import (
+    AXE_JS,
+    DESKTOP_VIEWPORT,
+    PHONE_VIEWPORT,
+    ROOT,
+    TABLET_VIEWPORT,
+    LivePage,
+    axe_violations,
+    log_in,
+    save_screenshot,
+)
 from tests.integration.processes import skip_or_fail
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-DESKTOP: ViewportSize = {"width": 1400, "height": 1000}
+SCREENS = pytest.mark.parametrize(
+    "screen",
+    [("laptop", DESKTOP_VIEWPORT), ("tablet", TABLET_VIEWPORT), ("phone", PHONE_VIEWPORT)],
+    ids=lambda screen: screen[0],
+)
+# How far the page is wider than the screen (0: it never scrolls sideways), and its widest element.
+OVERFLOW = """() => {
+  const extra = document.documentElement.scrollWidth - window.innerWidth;
+  if (extra <= 0) return null;
+  const wide = [...document.body.querySelectorAll("*")].find(
+    (element) => element.getBoundingClientRect().right > window.innerWidth + 1
+  );
+  return `${extra} px wider than the screen, e.g. ${wide ? wide.outerHTML.slice(0, 120) : "?"}`;
+}"""
 PASSWORD = "accessible-pass-123"
 # The axe rules the API docs page is not checked against: see test_the_api_docs_have_no_accessibility_violations.
 SWAGGER_UI_MARKUP = ("nested-interactive", "heading-order", "region")
@@ -135,19 +159,24 @@ def axe() -> None:
 class Audit:
     """Runs axe-core on the pages a browser context visits and keeps what it finds."""
 
-    def __init__(self, browser: Browser, tmp_path: Path) -> None:
+    def __init__(self, browser: Browser, tmp_path: Path, screen: tuple[str, ViewportSize]) -> None:
+        self.screen, viewport = screen
         # The pages' Content-Security-Policy would refuse axe's inline script.
-        self.live = LivePage(browser.new_context(viewport=DESKTOP, bypass_csp=True))
+        self.live = LivePage(browser.new_context(viewport=viewport, bypass_csp=True))
         self.page = self.live.page
         self.tmp_path = tmp_path
         self.found: list[str] = []
 
     def check(self, name: str, *, disabled: Sequence[str] = ()) -> None:
-        """axe-core on the page as it is now (without the `disabled` rules); its screenshot as
-        test-output/accessibility-<name>.png."""
-        save_screenshot(self.live, self.tmp_path, f"accessibility-{name}.png")
+        """axe-core on the page as it is now (without the `disabled` rules), and whether it fits the
+        screen's width; its screenshot as test-output/accessibility-<name>-<screen>.png."""
+        save_screenshot(self.live, self.tmp_path, f"accessibility-{name}-{self.screen}.png")
+        where = f"{name} on a {self.screen} ({self.page.url})"
         violations = axe_violations(self.page, disabled=disabled)
-        self.found.extend(f"{name} ({self.page.url}): {violation}" for violation in violations)
+        self.found.extend(f"{where}: {violation}" for violation in violations)
+        overflow = self.page.evaluate(OVERFLOW)
+        if overflow:
+            self.found.append(f"{where}: {overflow}")
 
     def visit(self, name: str, url: str) -> None:
         response = self.page.goto(url)
@@ -158,11 +187,17 @@ class Audit:
         assert not self.found, f"axe-core violations on {len(self.found)} element(s):\n" + "\n".join(self.found)
 
 
+@SCREENS
 def test_the_teacher_pages_have_no_accessibility_violations(
-    axe: None, school: School, asgi_server: Callable[..., str], chromium: Browser, tmp_path: Path
+    axe: None,
+    school: School,
+    asgi_server: Callable[..., str],
+    chromium: Browser,
+    tmp_path: Path,
+    screen: tuple[str, ViewportSize],
 ) -> None:
     base_url = asgi_server()
-    audit = Audit(chromium, tmp_path)
+    audit = Audit(chromium, tmp_path, screen)
     page = audit.page
 
     audit.visit("login", f"{base_url}/login/")
@@ -180,10 +215,32 @@ def test_the_teacher_pages_have_no_accessibility_violations(
         page.get_by_role("button", name="Schedule").click()
     expect(page.locator(".schedule-form .error").first).to_be_visible()
     audit.check("course-schedule-errors")
+    # The course page's session pages: editing a scheduled session, the question before cancelling
+    # it (its row's menu open first), and the one before starting a session while one is open.
+    scheduled = ClassSession.objects.get(course=course, state=ClassSession.State.SCHEDULED)
+    audit.visit("session-edit", f"{base_url}/sessions/{scheduled.pk}/edit/")
+    page.goto(f"{base_url}/courses/{course.pk}/")
+    page.locator(f'tr[data-session-id="{scheduled.pk}"] summary').click()
+    audit.check("course-session-menu")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Cancel the session").click()
+    audit.check("session-cancel-confirm")
+    page.goto(f"{base_url}/courses/{course.pk}/")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Start a session now").click()
+    audit.check("session-start-overlap")
 
     page.goto(f"{base_url}/sessions/{school.open_session.pk}/")
     expect(page.locator("#roster-body tr[data-student-id]")).to_have_count(len(school.students))
     audit.check("session")
+    page.get_by_role("button", name="End session…").click()
+    expect(page.get_by_role("dialog", name="End this session?")).to_be_visible()
+    audit.check("session-end-dialog")
+    page.get_by_role("button", name="Keep it open").click()
+    page.get_by_role("button", name="Change the record of Ada Lovelace with a note").click()
+    expect(page.get_by_role("dialog", name="Change the record of Ada Lovelace")).to_be_visible()
+    audit.check("session-note-dialog")
+    page.get_by_role("button", name="Cancel", exact=True).click()
 
     audit.visit("report-course", f"{base_url}/reports/courses/{course.pk}/")
     audit.visit("report-session", f"{base_url}/reports/sessions/{session.pk}/")
@@ -192,11 +249,17 @@ def test_the_teacher_pages_have_no_accessibility_violations(
     audit.assert_nothing_found()
 
 
+@SCREENS
 def test_the_admin_pages_of_the_app_have_no_accessibility_violations(
-    axe: None, school: School, asgi_server: Callable[..., str], chromium: Browser, tmp_path: Path
+    axe: None,
+    school: School,
+    asgi_server: Callable[..., str],
+    chromium: Browser,
+    tmp_path: Path,
+    screen: tuple[str, ViewportSize],
 ) -> None:
     base_url = asgi_server()
-    audit = Audit(chromium, tmp_path)
+    audit = Audit(chromium, tmp_path, screen)
     page = audit.page
     log_in(page, base_url, username="admin", password=PASSWORD)
     course = school.course
@@ -213,6 +276,26 @@ def test_the_admin_pages_of_the_app_have_no_accessibility_violations(
     expect(page.locator(".import-errors")).to_be_visible()
     audit.check("admin-enrolment-preview")
 
+    # The student list's import: a preview with every table (an error, a new student, a change and
+    # an unchanged line), then one without errors, with its Apply button.
+    audit.visit("admin-students", f"{base_url}/admin/students/student/")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Import students from CSV").click()
+    audit.check("admin-student-import")
+    csv = "number,first_name,last_name,email\nS006,Margaret,Hamilton,\nS001,Augusta,,\nS003,Grace,Hopper,\nS004,,,bad\n"
+    students: FilePayload = {"name": "students.csv", "mimeType": "text/csv", "buffer": csv.encode()}
+    page.set_input_files("input[type=file]", files=[students])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Preview").click()
+    expect(page.locator(".import-errors")).to_be_visible()
+    audit.check("admin-student-import-preview")
+    students["buffer"] = b"number,first_name,last_name,email\nS006,Margaret,Hamilton,\n"
+    page.set_input_files("input[type=file]", files=[students])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("button", name="Apply: create 1, change 0")).to_be_visible()
+    audit.check("admin-student-import-apply")
+
     audit.visit("admin-student", f"{base_url}/admin/students/student/{school.students[0].pk}/change/")
     audit.visit("admin-photos", f"{base_url}/admin/students/studentphoto/")
     # Each thumbnail is the link to its photo's page (axe's link-name: it was an empty link beside it).
@@ -223,15 +306,29 @@ def test_the_admin_pages_of_the_app_have_no_accessibility_violations(
         page.get_by_role("link", name="Rejected photos").click()
     audit.check("admin-rejected-photos")
     audit.visit("admin-session", f"{base_url}/admin/attendance/classsession/{school.closed_session.pk}/change/")
+    # Staff check who recognition sees in a photo (the school's photo has no real embedding: nobody is named).
+    audit.visit("check-image", f"{base_url}/check-image/")
+    photo: FilePayload = {"name": "two.jpg", "mimeType": "image/jpeg", "buffer": face_bytes("probe/two_people.jpg")}
+    page.set_input_files("#id_image", files=[photo])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Check", exact=True).click()
+    expect(page.locator(".check-table tbody tr")).to_have_count(2)
+    audit.check("check-image-result")
 
     audit.assert_nothing_found()
 
 
+@SCREENS
 def test_the_api_docs_have_no_accessibility_violations(
-    axe: None, school: School, asgi_server: Callable[..., str], chromium: Browser, tmp_path: Path
+    axe: None,
+    school: School,
+    asgi_server: Callable[..., str],
+    chromium: Browser,
+    tmp_path: Path,
+    screen: tuple[str, ViewportSize],
 ) -> None:
     base_url = asgi_server()
-    audit = Audit(chromium, tmp_path)
+    audit = Audit(chromium, tmp_path, screen)
     page = audit.page
     log_in(page, base_url, username="teacher", password=PASSWORD)
 

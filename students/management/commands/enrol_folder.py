@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,12 +12,11 @@ from tqdm import tqdm
 
 from config.web import ApplicationError
 from students.consent import student_record_consent
-from students.models import Student, StudentPhoto
+from students.models import StudentPhoto
 from students.services import photo_create, student_get_or_create
+from students.student_import import STUDENT_NUMBER_MAX, students_csv_read
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-CSV_COLUMNS = ["number", "first_name", "last_name", "email"]
-STUDENT_NUMBER_MAX = Student._meta.get_field("student_number").max_length or 32
 
 
 class Command(BaseCommand):
@@ -115,25 +113,20 @@ class Command(BaseCommand):
 
 
 def read_students_csv(path: Path) -> dict[str, dict[str, str]]:
-    """{number: {first_name, last_name, email}} from the optional CSV; a bad file stops the command."""
+    """{number: {first_name, last_name, email}} from the optional CSV, read by the admin import's
+    rules; a file with any error stops the command before anything is stored."""
     if not path.exists():
         return {}
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise CommandError(
-                    f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}."
-                )
-            return {
-                row["number"].strip(): {
-                    "first_name": (row["first_name"] or "").strip(),
-                    "last_name": (row["last_name"] or "").strip(),
-                    "email": (row["email"] or "").strip(),
-                }
-                for row in reader
-                if (row.get("number") or "").strip()
-            }
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise CommandError(f"{path}: not a readable UTF-8 CSV file ({exc}).") from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot be read ({exc}).") from exc
+    rows, errors = students_csv_read(data)
+    if errors:
+        shown = [f"Line {error.line}: {error.message}" if error.line else error.message for error in errors[:10]]
+        more = f" And {len(errors) - 10} more error(s)." if len(errors) > 10 else ""
+        raise CommandError(f"{path}: {' '.join(shown)}{more}")
+    return {
+        row.student_number: {"first_name": row.first_name, "last_name": row.last_name, "email": row.email}
+        for row in rows
+    }
