@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, TypeGuard
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -33,18 +33,24 @@ from attendance.channels import session_group, user_group
 from attendance.connections import connection_slot_release, connection_slot_take
 from attendance.live_session import LiveSession
 from attendance.models import ClassSession
+from config.web import ApplicationError
 from recognition.engine import FaceModelUnavailable
 from recognition.images import ImageRejected
 
 logger = logging.getLogger(__name__)
 
 TEXT_MESSAGE_MAX_CHARS = 4096
+BAD_ASSIGN = 'Send {"type": "assign", "track": <face track or null>, "student_id": <id>, "add_photo": false}.'
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_OPEN = 4409
 CLOSE_TOO_MANY = 4429
 # The right could not be checked (the database failed): the page reconnects.
 CLOSE_SERVER_ERROR = 1011
+
+
+def _is_id(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def close_code(access: str) -> int:
@@ -86,7 +92,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             return
         self.counted_user_id = user_id
         await self.join(session_group(self.session_id))
-        await self.send_json(await database_sync_to_async(live.roster_message)(session_id=self.session_id))
+        await self.joined()
         self.recheck_task = asyncio.ensure_future(self.recheck_every())
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -100,6 +106,15 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             # left taken would lock the teacher out until the count expires.
             await self.release_slot()
 
+    async def joined(self) -> None:
+        """The page may watch the session and gets its events from now on: it gets the roster."""
+        await self.send_json(await database_sync_to_async(live.roster_message)(session_id=self.session_id))
+
+    async def answer_frame(self, answer: dict[str, Any]) -> None:
+        """The answer to one processed frame, as the page gets it."""
+        # Counted until the answer is sent: frames that arrived while this one was processed.
+        await self.send_json({**answer, "dropped": self.dropped})
+
     async def join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
         self.joined_groups.append(group)
@@ -111,6 +126,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             await sync_to_async(connection_slot_release)(user_id)
 
     async def disconnect(self, code: int) -> None:
+        self.live_session.forget_faces()
         await self.release_slot()
         for group in self.joined_groups:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -172,10 +188,39 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(message, dict) and message.get("type") == "ping":
             await self.send_json({"type": "pong"})
             return
+        if isinstance(message, dict) and message.get("type") == "assign":
+            await self.assign(message)
+            return
         if isinstance(message, dict):
-            await self.send_error(f"Unknown message type {message.get('type')!r}; the only text message is ping.")
+            await self.send_error(
+                f"Unknown message type {message.get('type')!r}; the text messages are ping and assign."
+            )
             return
         await self.send_error("Send webcam frames as binary JPEG, PNG or WebP messages; text messages must be JSON.")
+
+    async def assign(self, message: dict[str, Any]) -> None:
+        """The teacher names a face of the page: {"type": "assign", "track": <the face's track or
+        null>, "student_id": <id>, "add_photo": <bool>}; answered with `assigned` or `error`."""
+        track, student_id, add_photo = message.get("track"), message.get("student_id"), message.get("add_photo", False)
+        # bool is an int in Python: true is not a student id.
+        if (
+            not _is_id(student_id)
+            or not (track is None or _is_id(track))
+            or not isinstance(add_photo, bool)
+            or set(message) - {"type", "track", "student_id", "add_photo"}
+        ):
+            await self.send_error(BAD_ASSIGN, about="assign")
+            return
+        try:
+            answer = await self.live_session.assign_face(
+                track=track, student_id=student_id, add_photo=add_photo, viewer=self.viewer
+            )
+        except live.AccessLost as exc:
+            await self.end(close_code(exc.access))
+        except ApplicationError as exc:
+            await self.send_error(exc.message, about="assign")
+        else:
+            await self.send_json(answer)
 
     async def process_frame(self, data: bytes) -> None:
         try:
@@ -184,8 +229,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_error(f"The frame is {len(data) // 1024} KiB; the limit is {limit_kib} KiB.")
                 return
             answer = await self.live_session.process_frame(data, viewer=self.viewer)
-            # Counted until the answer is sent: frames that arrived while this one was processed.
-            await self.send_json({**answer, "dropped": self.dropped})
+            await self.answer_frame(answer)
         except live.AccessLost as exc:
             await self.end(close_code(exc.access))
         except ImageRejected as exc:
@@ -209,5 +253,9 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         # The first good frame loads the face models (seconds on a cold server): the page says so.
         await self.send_json({"type": "recognition", "state": "loading"})
 
-    async def send_error(self, message: str) -> None:
-        await self.send_json({"type": "error", "message": message})
+    async def send_error(self, message: str, *, about: str | None = None) -> None:
+        """An `error` for a bad frame or message; `about` "assign" when it answers an assign message."""
+        error = {"type": "error", "message": message}
+        if about is not None:
+            error["about"] = about
+        await self.send_json(error)

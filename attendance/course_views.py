@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -105,10 +105,7 @@ def _overlap_page(request: HttpRequest, question: OverlapQuestion, **context: An
 
 def _session_or_404(request: HttpRequest, session_id: int) -> ClassSession:
     """The session with `has_attendance`, if the user may see it."""
-    session = scheduling.with_attendance_flag(sessions_for(user=request.user)).filter(pk=session_id).first()
-    if session is None:
-        raise Http404("No such session.")
-    return session
+    return get_object_or_404(scheduling.with_attendance_flag(sessions_for(user=request.user)), pk=session_id)
 
 
 @login_required

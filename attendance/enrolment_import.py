@@ -36,6 +36,7 @@ from config.csv_import import (
 )
 from config.web import ApplicationError
 from students.models import Student
+from students.student_import import students_by_number
 
 COLUMNS = ("student_number", "start_date", "end_date")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -103,13 +104,13 @@ def enrolment_csv_preview(*, course: Course, data: bytes) -> EnrolmentPreview:
             )
             continue
         first_line[number] = line
-        start_date, end_date = _date(values, "start_date", line), _date(values, "end_date", line)
+        start_date, end_date = csv_date(values, "start_date", line), csv_date(values, "end_date", line)
         if isinstance(start_date, LineError) or isinstance(end_date, LineError):
             preview.errors.extend(error for error in (start_date, end_date) if isinstance(error, LineError))
             continue
         rows.append(_Row(line, number, start_date, end_date))
 
-    students = _students_by_number([row.student_number for row in rows])
+    students = students_by_number([row.student_number for row in rows])
     enrolments = {enrolment.student_id: enrolment for enrolment in Enrollment.objects.filter(course=course)}
     today = timezone.localdate()
     for row in rows:
@@ -211,7 +212,8 @@ def _columns(line: int, header: list[str]) -> list[str]:
     return columns
 
 
-def _date(values: dict[str, str], column: str, line: int) -> datetime.date | LineError | None:
+def csv_date(values: dict[str, str], column: str, line: int) -> datetime.date | LineError | None:
+    """The line's date in `column` (YYYY-MM-DD, one the app supports); None when empty."""
     raw = values.get(column, "")
     if not raw:
         return None
@@ -227,15 +229,3 @@ def _date(values: dict[str, str], column: str, line: int) -> datetime.date | Lin
         else:
             return day
     return LineError(line, f"The {label} {shown(raw)} is not a date in the form YYYY-MM-DD.")
-
-
-def _students_by_number(numbers: list[str]) -> dict[str, Student]:
-    max_length = Student._meta.get_field("student_number").max_length or 0
-    # Longer strings cannot be a student number: no need to send them to the database.
-    candidates = [number for number in numbers if len(number) <= max_length]
-    students: dict[str, Student] = {}
-    for chunk in chunks(candidates):
-        students.update(
-            (student.student_number, student) for student in Student.objects.filter(student_number__in=chunk)
-        )
-    return students

@@ -80,22 +80,15 @@ def _refuse_surrogates(text: str) -> str:
 
 class RecordForm(forms.Form):
     """A decision on the session page: the fields of its JSON body (the service checks the status;
-    "unseen" undoes, `confirm` confirms a face and takes no status)."""
+    "unseen" undoes)."""
 
     student_id = forms.IntegerField()
-    status = forms.CharField(required=False)
-    confirm = forms.BooleanField(required=False)
+    status = forms.CharField()
     # Django's CharField refuses NUL characters (PostgreSQL cannot store them), as DRF's does.
     note = forms.CharField(max_length=500, required=False)
 
     def clean_note(self) -> str:
         return _refuse_surrogates(self.cleaned_data["note"])
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if not data.get("confirm") and not data.get("status"):
-            self.add_error("status", "A status, or confirm, is required.")
-        return data
 
 
 class BulkRecordForm(forms.Form):

@@ -8,21 +8,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 
-from attendance.models import ClassSession
-from attendance.selectors import session_for, session_roster, session_students
-from attendance.services import Sighting, attendance_record_sighting
+from attendance.models import AttendanceRecord, ClassSession
+from attendance.selectors import record_fields, session_for, session_roster, session_students
+from attendance.services import Sighting, attendance_confirm_face, attendance_record_sighting
+from config.web import ApplicationError
 from recognition.engine import FaceEngine, FaceModels, get_engine
 from recognition.identify import match_rule
 from recognition.live import LiveFace, LiveRecognizer
 from recognition.matching import Gallery
+from students.cards import CardRefused, card_holder, card_token_from_qr
+from students.models import StudentPhoto
 from students.selectors import gallery_fingerprint, gallery_for
+from students.services import photo_create, student_has_consent
 
 if TYPE_CHECKING:
     import datetime
@@ -124,15 +128,77 @@ def recognizer(*, engine: FaceModels, gallery: Gallery) -> LiveRecognizer:
     )
 
 
+def _may_take_attendance(viewer: Viewer, session_id: int) -> User:
+    """The viewer's user, if they may still take attendance in the session (else AccessLost)."""
+    # Checked before anything is marked, not only on the page's re-checks: nothing may be marked
+    # in the moment between a right being taken away and the page being closed.
+    now = access(viewer=viewer, session_id=session_id)
+    if now != ClassSession.State.OPEN:
+        raise AccessLost(now)
+    return cast("User", viewer_user(viewer))
+
+
+def course_cards_only(*, session_id: int) -> bool:
+    """The session's course takes attendance with check-in cards only (no face recognition)."""
+    return ClassSession.objects.filter(pk=session_id, course__cards_only=True).exists()
+
+
+def check_in_card(*, viewer: Viewer, session_id: int, text: str, seen_at: datetime.datetime) -> dict[str, Any]:
+    """A QR code held up to the camera: the card's student is marked seen (source "card"), or the
+    card is refused with the reason the page shows."""
+    _may_take_attendance(viewer, session_id)
+    try:
+        student = card_holder(card_token_from_qr(text))
+    except CardRefused as exc:
+        return {"ok": False, "message": exc.message}
+    session = ClassSession.objects.select_related("course").get(pk=session_id)
+    if not session_students(session=session).filter(pk=student.pk).exists():
+        return {
+            "ok": False,
+            "message": f"This card is not for {session.course.code}: its student is not in this class.",
+        }
+    record = attendance_record_sighting(
+        session_id=session_id,
+        sighting=Sighting(student_id=student.pk, distance=None, seen_at=seen_at, source=AttendanceRecord.Source.CARD),
+    )
+    status = record.get_status_display().lower() if record else "not marked"
+    return {"ok": True, "student_id": student.pk, "message": f"{student.full_name} checked in: {status}."}
+
+
+def assign_face(
+    *, viewer: Viewer, session_id: int, student_id: int, crop: bytes | None, add_photo: bool
+) -> dict[str, Any]:
+    """The teacher says who a face on the live page is: that student is seen now (source
+    "teacher"), and with `add_photo` the face's crop becomes an enrolment photo "from a session",
+    which goes through the photo checks like any upload (only for a student who consented)."""
+    user = _may_take_attendance(viewer, session_id)
+    session = ClassSession.objects.get(pk=session_id)
+    student = session_students(session=session).filter(pk=student_id).first()
+    if student is None:
+        raise ApplicationError("That student is not enrolled in this session's course.")
+    if add_photo and not student_has_consent(student.pk):
+        raise ApplicationError(f"{student.full_name} has not consented to face recognition: no photo can be added.")
+    if add_photo and crop is None:
+        raise ApplicationError("That face is no longer in view: it cannot be added as a photo.")
+    record = attendance_confirm_face(
+        session=session, student=student, changed_by=user, note="Named by the teacher on the live page"
+    )
+    answer = {"type": "assigned", "student_id": student.pk, "name": student.full_name, "photo": None}
+    if add_photo and crop is not None:
+        try:
+            photo_create(student=student, data=crop, uploaded_by=user, origin=StudentPhoto.Origin.SESSION)
+        except ApplicationError as exc:
+            answer["photo"] = f"The face was not added as a photo: {exc.message}"
+        else:
+            answer["photo"] = "The face was added as a photo; it is used once the photo checks pass."
+    return {**answer, **record_fields(record)}
+
+
 def record_sightings(
     *, viewer: Viewer, session_id: int, faces: list[LiveFace], student_ids: list[int], seen_at: datetime.datetime
 ) -> None:
     """Mark the students seen, if the viewer still may (else AccessLost, and nobody is marked)."""
-    # Checked here too, not only on the page's re-checks: a frame must not mark anybody in the
-    # moment between a right being taken away and the page being closed.
-    now = access(viewer=viewer, session_id=session_id)
-    if now != ClassSession.State.OPEN:
-        raise AccessLost(now)
+    _may_take_attendance(viewer, session_id)
     distances = {face.student_id: face.distance for face in faces if face.student_id is not None}
     for student_id in student_ids:
         attendance_record_sighting(
@@ -142,9 +208,15 @@ def record_sightings(
 
 
 def frame_message(
-    faces: list[LiveFace], *, size: tuple[int, int], names: dict[int, str], elapsed_ms: float
+    faces: list[LiveFace],
+    *,
+    size: tuple[int, int],
+    names: dict[int, str],
+    elapsed_ms: float,
+    cards: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The answer to one frame: its faces (boxes in the frame's pixels), and how many are named."""
+    """The answer to one frame: its faces (boxes in the frame's pixels), how many are named, and
+    the check-in cards read in it (each accepted or refused, with its message)."""
 
     def face_json(face: LiveFace) -> dict[str, Any]:
         candidate = None
@@ -166,5 +238,6 @@ def frame_message(
         "size": list(size),
         "in_view": len(faces),
         "recognised": sum(1 for face in faces if face.student_id is not None),
+        "cards": cards or [],
         "ms": round(elapsed_ms, 1),
     }

@@ -1,11 +1,16 @@
 """One live page's recognition: its recognizer, sighting log, gallery and the names it shows.
 
 The consumer (attendance/consumers.py) speaks the websocket protocol and hands each frame to its
-connection's `LiveSession`, which decodes it, recognises the faces, reports confirmed students to
-the attendance records (while the page's viewer still may: else `live.AccessLost`) and returns the
-`frame` answer. The gallery is rebuilt whenever its fingerprint changes (a photo ready or deleted,
-a student deactivated or withdrawing consent, the course's students changing), checked at most
-every GALLERY_REFRESH_SECONDS.
+connection's `LiveSession`, which decodes it, recognises the faces, reads the check-in cards held
+up to the camera, reports confirmed students to the attendance records (while the page's viewer
+still may: else `live.AccessLost`) and returns the `frame` answer. The gallery is rebuilt whenever
+its fingerprint changes (a photo ready or deleted, a student deactivated or withdrawing consent,
+the course's students changing), checked at most every GALLERY_REFRESH_SECONDS, when the course's
+"cards only" setting is read again too (such a course never runs face recognition).
+
+The crops of the faces not recognised (for the teacher to name, and maybe add as a photo) are kept
+in this object only, a few and briefly, and dropped with the connection: nothing of a face nobody
+named outlives it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,15 @@ from django.utils import timezone
 
 from attendance import live
 from attendance.decisions import SightingLog
-from recognition.live import LiveRecognizer, decode_frame, run_inference
+from recognition.images import face_crop_jpeg
+from recognition.live import LiveFace, LiveRecognizer, decode_frame, run_inference
+from recognition.qr import read_qr_codes
+
+# Crops of unnamed faces kept at most, and for how long after their face was last in view.
+FACE_CROPS_MAX = 64
+FACE_CROP_KEEP_SECONDS = 60.0
+# A card read again within this time is not checked again (it is held up for a few frames).
+CARD_REPEAT_SECONDS = 10.0
 
 
 class LiveSession:
@@ -33,6 +46,12 @@ class LiveSession:
         self.gallery_fingerprint: object = None
         self.gallery_checked_at = 0.0
         self.names: dict[int, str] = {}
+        self.cards_only = False
+        self.frames = 0
+        # Card text -> when it was last checked (time.monotonic()).
+        self.cards_read: dict[str, float] = {}
+        # Track id of an unnamed face -> (when last in view, its crop as a JPEG).
+        self.face_crops: dict[int, tuple[float, bytes]] = {}
 
     async def process_frame(self, data: bytes, *, viewer: live.Viewer) -> dict[str, Any]:
         """The `frame` answer to one webcam frame of `viewer` (raises ImageRejected,
@@ -40,8 +59,9 @@ class LiveSession:
         started = time.perf_counter()
         # Decoded first: a bad frame is answered without waiting for the models to load.
         image = await run_inference(decode_frame, data)
+        self.frames += 1
         recognizer = await self.current_recognizer()
-        faces = await run_inference(recognizer.process, image)
+        faces = [] if recognizer is None else await run_inference(recognizer.process, image)
         seen_at = timezone.now()
         confirmed, seen_again = self.sightings.observe(
             [face.student_id for face in faces if face.student_id is not None], at=time.monotonic()
@@ -54,19 +74,82 @@ class LiveSession:
                 student_ids=confirmed + seen_again,
                 seen_at=seen_at,
             )
+        self.keep_face_crops(image, faces)
+        cards = []
+        if recognizer is None or (self.frames - 1) % settings.CARD_SCAN_EVERY_FRAMES == 0:
+            cards = await self.check_in_cards(image, viewer=viewer, seen_at=seen_at)
         return live.frame_message(
             faces,
             size=(image.shape[1], image.shape[0]),
             names=self.names,
             elapsed_ms=(time.perf_counter() - started) * 1000,
+            cards=cards,
         )
 
-    async def current_recognizer(self) -> LiveRecognizer:
-        """The recognizer, with its gallery rebuilt if the fingerprint changed since the last check."""
+    async def check_in_cards(self, image: Any, *, viewer: live.Viewer, seen_at: Any) -> list[dict[str, Any]]:
+        """The check-in cards in the frame, each marked or refused (a card still held up is not
+        checked again for CARD_REPEAT_SECONDS)."""
         now = time.monotonic()
-        if self.recognizer is not None and now - self.gallery_checked_at < settings.GALLERY_REFRESH_SECONDS:
-            return self.recognizer
+        self.cards_read = {text: at for text, at in self.cards_read.items() if now - at < CARD_REPEAT_SECONDS}
+        results = []
+        for text in await run_inference(read_qr_codes, image):
+            if text in self.cards_read:
+                continue
+            self.cards_read[text] = now
+            results.append(
+                await database_sync_to_async(live.check_in_card)(
+                    viewer=viewer, session_id=self.session_id, text=text, seen_at=seen_at
+                )
+            )
+        return results
+
+    def keep_face_crops(self, image: Any, faces: list[LiveFace]) -> None:
+        """Keep the crop of each face not recognised, for the teacher to name; forget faces gone
+        for FACE_CROP_KEEP_SECONDS, and never keep more than FACE_CROPS_MAX."""
+        now = time.monotonic()
+        for face in faces:
+            if face.student_id is None and (face.track_id not in self.face_crops or face.fresh):
+                self.face_crops[face.track_id] = (now, face_crop_jpeg(image, face.box))
+            elif face.track_id in self.face_crops:
+                self.face_crops[face.track_id] = (now, self.face_crops[face.track_id][1])
+        recent = sorted(self.face_crops.items(), key=lambda item: item[1][0], reverse=True)
+        self.face_crops = {
+            track: kept for track, kept in recent[:FACE_CROPS_MAX] if now - kept[0] < FACE_CROP_KEEP_SECONDS
+        }
+
+    async def assign_face(
+        self, *, track: int | None, student_id: int, add_photo: bool, viewer: live.Viewer
+    ) -> dict[str, Any]:
+        """The teacher named a face of the page (by its track): see `live.assign_face`."""
+        kept = self.face_crops.get(track) if track is not None else None
+        answer = await database_sync_to_async(live.assign_face)(
+            viewer=viewer,
+            session_id=self.session_id,
+            student_id=student_id,
+            crop=kept[1] if kept else None,
+            add_photo=add_photo,
+        )
+        # Named: its crop is not kept for anything else.
+        if track is not None:
+            self.face_crops.pop(track, None)
+        return answer
+
+    def forget_faces(self) -> None:
+        """The connection ends: nothing of a face nobody named is kept."""
+        self.face_crops.clear()
+        self.cards_read.clear()
+
+    async def current_recognizer(self) -> LiveRecognizer | None:
+        """The recognizer (None in a "cards only" course), with its gallery rebuilt if the
+        fingerprint changed since the last check."""
+        now = time.monotonic()
+        checked_lately = now - self.gallery_checked_at < settings.GALLERY_REFRESH_SECONDS
+        if self.gallery_checked_at and checked_lately and (self.cards_only or self.recognizer is not None):
+            return self.recognizer if not self.cards_only else None
         self.gallery_checked_at = now
+        self.cards_only = await database_sync_to_async(live.course_cards_only)(session_id=self.session_id)
+        if self.cards_only:
+            return None
         if self.recognizer is None:
             await self.on_loading()
         engine = await run_inference(live.engine)

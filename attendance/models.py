@@ -32,6 +32,12 @@ class Course(models.Model):
     name = models.CharField(max_length=200)
     teachers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="courses_taught", blank=True)
     students = models.ManyToManyField(Student, through="Enrollment", related_name="courses", blank=True)
+    cards_only = models.BooleanField(
+        default=False,
+        help_text="Attendance only with check-in cards (and by hand): no face recognition in this course's sessions.",
+    )
+    # The class's sourcedId in the school's information system (OneRoster), if imported from it.
+    sourced_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["code"]
@@ -70,6 +76,7 @@ class Enrollment(models.Model):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollments")
     start_date = models.DateField(default=datetime.date.today, validators=[validate_supported_date])
     end_date = models.DateField(null=True, blank=True, validators=[validate_supported_date])
+    sourced_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
 
     objects = EnrollmentQuerySet.as_manager()
 
@@ -133,6 +140,7 @@ class AttendanceRecord(models.Model):
         MANUAL = "manual", "Manual"
         # A teacher confirmed a face the camera was unsure of (or named it): seen, not decided by hand.
         TEACHER = "teacher", "Confirmed by the teacher"
+        CARD = "card", "Check-in card"
         IMPORT = "import", "Import"
         # Absent because not seen: when the session closed, or marked with everyone not yet seen. A
         # later sighting turns it into present or late.
@@ -203,3 +211,62 @@ class SessionChange(models.Model):
     def __str__(self) -> str:
         old, new = timezone.localtime(self.old_starts_at), timezone.localtime(self.new_starts_at)
         return f"{self.session}: {old:%Y-%m-%d %H:%M} -> {new:%Y-%m-%d %H:%M}"
+
+
+class TeacherRosterId(models.Model):
+    """A teacher's sourcedId in the school's information system (OneRoster users.csv)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="roster_id")
+    sourced_id = models.CharField(max_length=255, unique=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.sourced_id})"
+
+
+class AttendanceAlert(models.Model):
+    """A student's attendance in a course is under the warning rate or absent too often in a row;
+    it lasts until `ended_at` (the condition cleared), with the emails sent about it."""
+
+    class Reason(models.TextChoices):
+        LOW_RATE = "low_rate", "Attendance rate under the warning level"
+        ABSENCES = "absences", "Consecutive absences"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="alerts")
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="attendance_alerts")
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["course", "student"], condition=models.Q(ended_at__isnull=True), name="one_open_alert"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} in {self.course.code}: {self.get_reason_display()}"
+
+
+class AlertEmail(models.Model):
+    """Every attendance alert email sent (or that failed), to whom and what it said (no biometric data)."""
+
+    class Kind(models.TextChoices):
+        FIRST = "first", "First alert"
+        DIGEST = "digest", "Weekly digest"
+
+    alert = models.ForeignKey(AttendanceAlert, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.recipient} ({self.sent_at:%Y-%m-%d})"

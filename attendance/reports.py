@@ -137,7 +137,7 @@ def _day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
-def _sessions_between(
+def sessions_between(
     course: Course, first: datetime.date | None, last: datetime.date | None, *, states: tuple[str, ...]
 ) -> QuerySet[ClassSession]:
     """The course's sessions in these states whose local date is within [first, last] (either may be open)."""
@@ -247,7 +247,7 @@ class CourseReport:
         self.date_from = date_from
         self.date_to = date_to
         self.include_open = include_open
-        in_range = list(_sessions_between(course, date_from, date_to, states=(*HELD_STATES, State.CANCELLED)))
+        in_range = list(sessions_between(course, date_from, date_to, states=(*HELD_STATES, State.CANCELLED)))
         self.sessions = [session for session in in_range if counts(session, include_open=include_open)]
         self.open_left_out = [session for session in in_range if session.state == State.OPEN and not include_open]
         self.cancelled = [session for session in in_range if session.state == State.CANCELLED]
@@ -324,7 +324,7 @@ def student_history(
     for enrollment in enrollments.iterator():
         history = CourseHistory(course=enrollment.course, enrollment=enrollment)
         sessions = []
-        for session in _sessions_between(
+        for session in sessions_between(
             enrollment.course, enrollment.start_date, enrollment.end_date, states=HELD_STATES
         ):
             if counts(session, include_open=include_open):

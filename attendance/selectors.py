@@ -95,6 +95,8 @@ def session_roster(*, session: ClassSession) -> list[dict[str, Any]]:
                 "name": student.full_name,
                 "student_number": student.student_number,
                 "has_photo": student.pk in photo_ids,
+                # Only then may a teacher add a face seen on the live page as the student's photo.
+                "consented": student.consent_given_at is not None,
                 "photo_url": reverse("photo-image", args=[photo_ids[student.pk]]) + "?size=thumb"
                 if student.pk in photo_ids
                 else None,

@@ -35,9 +35,13 @@ Source = AttendanceRecord.Source
 
 @dataclass(frozen=True)
 class Sighting:
+    """A student seen by the camera: their face (`distance` to their photos) or their check-in card
+    (`source` CARD, no distance)."""
+
     student_id: int
-    distance: float
+    distance: float | None
     seen_at: datetime.datetime
+    source: str = AttendanceRecord.Source.FACE
 
 
 def _broadcast(record: AttendanceRecord) -> None:
@@ -73,11 +77,12 @@ def seen_status(session: ClassSession, seen_at: datetime.datetime) -> str:
 
 
 def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> AttendanceRecord | None:
-    """Face recognition confirmed a student in an open session: mark them present or late.
+    """The camera confirmed a student in an open session (face or card): mark them present or late.
 
-    A student already marked by face only gets "last seen" and the best distance updated; a
-    manual or imported decision is left alone. Returns the record, or None if nothing applied
-    (the session is not open or is locked, or the student does not count in it).
+    A student already seen only gets "last seen" and the best distance updated; an absence as not
+    seen becomes present or late; a decision by a person is left alone (only "last seen" is
+    noted). Returns the record, or None if nothing applied (the session is not open or is locked,
+    or the student does not count in it).
     """
     with transaction.atomic():
         session = ClassSession.objects.select_for_update().filter(pk=session_id).first()
@@ -92,16 +97,16 @@ def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> Attend
             student_id=sighting.student_id,
             defaults={
                 "status": status,
-                "source": Source.FACE,
+                "source": sighting.source,
                 "first_seen_at": sighting.seen_at,
                 "last_seen_at": sighting.seen_at,
                 "best_distance": sighting.distance,
             },
         )
         if created:
-            _change(record, old_status="", source=Source.FACE)
+            _change(record, old_status="", source=sighting.source)
             return record
-        if record.source not in (Source.FACE, Source.SYSTEM):
+        if record.source not in (Source.FACE, Source.CARD, Source.SYSTEM):
             # A person's decision stands; the page shows that the camera has seen the student.
             first_sighting = record.last_seen_at is None
             record.first_seen_at = record.first_seen_at or sighting.seen_at
@@ -112,14 +117,15 @@ def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> Attend
             return record
         old_status = record.status
         record.last_seen_at = max(record.last_seen_at or sighting.seen_at, sighting.seen_at)
-        record.best_distance = min(record.best_distance or sighting.distance, sighting.distance)
+        if sighting.distance is not None:
+            record.best_distance = min(record.best_distance or sighting.distance, sighting.distance)
         if record.source == Source.SYSTEM:
             # Marked absent as not seen (with everyone not yet seen, or when the session closed and
             # it was opened again): now seen.
-            record.status, record.source, record.first_seen_at = status, Source.FACE, sighting.seen_at
+            record.status, record.source, record.first_seen_at = status, sighting.source, sighting.seen_at
         record.save()
         if record.status != old_status:
-            _change(record, old_status=old_status, source=Source.FACE)
+            _change(record, old_status=old_status, source=sighting.source)
         return record
 
 

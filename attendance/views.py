@@ -28,7 +28,6 @@ from attendance.selectors import (
 )
 from attendance.services import (
     attendance_clear,
-    attendance_confirm_face,
     attendance_mark_unseen,
     attendance_set_status,
     session_close,
@@ -76,6 +75,7 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
         # Corrections refused on a locked session (staff may still make them): the page says why.
         "lockedReason": lock_reason if locked and not may_change_locked(cast(User, request.user)) else "",
         "timeZone": settings.TIME_ZONE,
+        "cardsOnly": session.course.cards_only,
         "roster": roster_message(session_id=session.pk),
         # What the page asks of the camera (ideal constraints: a camera that cannot must still start)
         # and the server's limits for one frame, which the page scales and compresses frames to fit.
@@ -114,7 +114,7 @@ def session_state(request: HttpRequest, session_id: int) -> HttpResponse:
     return redirect("session-detail", session_id=session.pk)
 
 
-BAD_RECORD = "Send JSON with student_id, status (or confirm: true) and an optional note."
+BAD_RECORD = "Send JSON with student_id, status and an optional note."
 UNSEEN = "unseen"
 
 
@@ -141,9 +141,8 @@ def _form_error(form: RecordForm | BulkRecordForm, payload: dict[str, Any] | Non
 @login_required
 @require_POST
 def record_update(request: HttpRequest, session_id: int) -> JsonResponse:
-    """One decision about one student (JSON body: student_id, status, note): a status, "unseen" to
-    undo (back to not seen), or confirm: true for a face the camera was unsure of. Answers with the
-    record as the page shows it."""
+    """One decision about one student (JSON body: student_id, status, note): a status, or "unseen"
+    to undo (back to not seen). Answers with the record as the page shows it."""
     session = _session_or_404(request, session_id)
     payload = _json_object(request.body)
     form = RecordForm(payload)
@@ -155,9 +154,7 @@ def record_update(request: HttpRequest, session_id: int) -> JsonResponse:
         return JsonResponse({"error": "That student is not enrolled in this session's course."}, status=400)
     user = cast(User, request.user)
     try:
-        if form.cleaned_data["confirm"]:
-            record = attendance_confirm_face(session=session, student=student, changed_by=user, note=note)
-        elif status == UNSEEN:
+        if status == UNSEEN:
             attendance_clear(session=session, student=student, changed_by=user, note=note)
             return JsonResponse({"student_id": student.pk, **record_fields(None)})
         else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -182,6 +182,16 @@ class CsvImport(Generic[P]):
     preview: Callable[[bytes], P]
     apply: Callable[[P], str]
     stale: str
+
+
+def admin_page_context(model_admin: admin.ModelAdmin, request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    """What the admin's templates need on an import page of `model_admin`, with the page's `extra`."""
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "has_view_permission": True,
+        **extra,
+    }
 
 
 def csv_import_page(

@@ -328,6 +328,9 @@ ATTENDANCE_CONFIRM_MATCHES_SMALL = env_int("ATTENDANCE_CONFIRM_MATCHES_SMALL", 3
 # photo, always nearest by 0.09-0.2, while strangers sit between students (margins under 0.07).
 FACE_NEAR_MATCH_MARGIN = env_float("FACE_NEAR_MATCH_MARGIN", 0.15)
 ATTENDANCE_CONFIRM_NEAR_MATCHES = env_int("ATTENDANCE_CONFIRM_NEAR_MATCHES", 4, minimum=1)
+# Live frames are searched for check-in cards' QR codes every this many frames (every frame in a
+# "cards only" course); a search takes 6-20 ms on a 1280x720 frame, 18-30 ms at 1920x1080.
+CARD_SCAN_EVERY_FRAMES = env_int("CARD_SCAN_EVERY_FRAMES", 3, minimum=1)
 # How often a live page checks whether the course's photos or roster changed.
 GALLERY_REFRESH_SECONDS = env_int("GALLERY_REFRESH_SECONDS", 10, minimum=1)
 # Live pages (websockets) one user may have open at once, counted across server processes in
@@ -356,6 +359,34 @@ ATTENDANCE_LOCK_DAYS = env_int("ATTENDANCE_LOCK_DAYS", 14, minimum=1)
 ATTENDANCE_LATE_WEIGHT = env_float("ATTENDANCE_LATE_WEIGHT", 1.0)
 # Students whose attendance rate is under this fraction are flagged in course reports.
 ATTENDANCE_RATE_WARNING = env_float("ATTENDANCE_RATE_WARNING", 0.75)
+
+# --- Attendance alerts and email --------------------------------------------------------
+
+# Celery beat runs attendance.alerts.alerts_run every ATTENDANCE_ALERTS_EVERY_SECONDS: a student
+# under ATTENDANCE_RATE_WARNING (once ATTENDANCE_ALERT_MIN_SESSIONS sessions count) or absent from
+# the last ATTENDANCE_ALERT_CONSECUTIVE_ABSENCES sessions in a row gets one alert email, to the
+# course's teachers and the student's recipients, then a digest every ATTENDANCE_ALERT_DIGEST_DAYS.
+ATTENDANCE_ALERTS_ENABLED = env_bool("ATTENDANCE_ALERTS_ENABLED", True)
+ATTENDANCE_ALERT_CONSECUTIVE_ABSENCES = env_int("ATTENDANCE_ALERT_CONSECUTIVE_ABSENCES", 3, minimum=1)
+ATTENDANCE_ALERT_MIN_SESSIONS = env_int("ATTENDANCE_ALERT_MIN_SESSIONS", 3, minimum=1)
+ATTENDANCE_ALERT_DIGEST_DAYS = env_int("ATTENDANCE_ALERT_DIGEST_DAYS", 7, minimum=1)
+ATTENDANCE_ALERTS_EVERY_SECONDS = env_int("ATTENDANCE_ALERTS_EVERY_SECONDS", 3600, minimum=1)
+SCHOOL_NAME = env_str("SCHOOL_NAME", "Class attendance")
+# The address the app is reached at, for links in emails (no trailing slash).
+SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+# Console by default (emails are written to the log); SMTP with
+# EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_HOST settings.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# An SMTP server that does not answer must not hold a worker for ever.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+# For the file-based backend (django.core.mail.backends.filebased.EmailBackend) only.
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "emails"))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "attendance@localhost")
 
 # --- Redis, Celery, Channels ------------------------------------------------------------
 
@@ -387,6 +418,10 @@ CELERY_BEAT_SCHEDULE = {
     "photos-delete-expired-files": {
         "task": "students.tasks.photos_delete_expired_files",
         "schedule": 3600,
+    },
+    "send-attendance-alerts": {
+        "task": "attendance.tasks.send_attendance_alerts",
+        "schedule": ATTENDANCE_ALERTS_EVERY_SECONDS,
     },
 }
 

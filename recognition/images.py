@@ -121,3 +121,16 @@ def _load(image: Image.Image) -> None:
             image.load()
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombWarning) as exc:
             raise ImageRejected(f"The image is damaged or truncated ({exc}).") from None
+
+
+def face_crop_jpeg(image: np.ndarray, box: tuple[float, float, float, float], *, margin: float = 0.6) -> bytes:
+    """The face in `box` of an RGB image with `margin` (of the face's size) around it, as a JPEG:
+    what a photo of the student from a live page holds, never the whole frame."""
+    x1, y1, x2, y2 = box
+    pad_x, pad_y = (x2 - x1) * margin, (y2 - y1) * margin
+    rows, columns = image.shape[:2]
+    left, top = max(0, int(x1 - pad_x)), max(0, int(y1 - pad_y))
+    right, bottom = min(columns, int(x2 + pad_x + 1)), min(rows, int(y2 + pad_y + 1))
+    buffer = io.BytesIO()
+    Image.fromarray(image[top:bottom, left:right]).save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()

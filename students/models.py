@@ -21,6 +21,17 @@ class Student(models.Model):
         blank=True,
         help_text="When the school recorded the student's consent to face recognition.",
     )
+    # Check-in cards carry a signed token with this number: raising it revokes every card printed before.
+    card_version = models.PositiveIntegerField(default=1, editable=False)
+    guardian_emails = models.TextField(
+        blank=True, help_text="Guardians' email addresses for attendance alerts, one per line."
+    )
+    alerts_to_student = models.BooleanField(
+        default=True, help_text="Send attendance alerts to the student's own email address."
+    )
+    alerts_to_guardians = models.BooleanField(default=True, help_text="Send attendance alerts to the guardians.")
+    # The student's sourcedId in the school's information system (OneRoster), if imported from it.
+    sourced_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -64,6 +75,11 @@ class StudentPhoto(models.Model):
         REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Failed"
 
+    class Origin(models.TextChoices):
+        UPLOAD = "upload", "Uploaded"
+        # The crop of a face a teacher assigned to the student on a live page (never the frame).
+        SESSION = "session", "From a session"
+
     EMBEDDING_DIM = 512
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="photos")
@@ -75,6 +91,7 @@ class StudentPhoto(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.UPLOAD)
     reason = models.CharField(max_length=300, blank=True, help_text="Why the photo was rejected or failed.")
     face_box = models.JSONField(null=True, blank=True, help_text="[x1, y1, x2, y2] in image pixels.")
     face_probability = models.FloatField(null=True, blank=True)

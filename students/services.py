@@ -45,8 +45,11 @@ CONSENT_MISSING = "Consent to face recognition is not recorded for this student;
 FILE_DELETED = "The photo's file was deleted (a rejected photo is kept only for a while); upload the photo again."
 
 
-def photo_create(*, student: Student, data: bytes, uploaded_by: User | None = None) -> tuple[StudentPhoto, bool]:
-    """Store a checked photo and queue its embedding; `(photo, created)`.
+def photo_create(
+    *, student: Student, data: bytes, uploaded_by: User | None = None, origin: str = StudentPhoto.Origin.UPLOAD
+) -> tuple[StudentPhoto, bool]:
+    """Store a checked photo and queue its embedding; `(photo, created)`. `origin` SESSION: the crop
+    of a face a teacher assigned on a live page.
 
     Uploading the same bytes for the same student again returns the existing photo, unless its file
     was deleted: then that row is replaced by the new upload.
@@ -61,7 +64,9 @@ def photo_create(*, student: Student, data: bytes, uploaded_by: User | None = No
     if existing is not None:
         return existing, False
 
-    photo = StudentPhoto(student=student, sha256=sha256, uploaded_by=uploaded_by, width=info.width, height=info.height)
+    photo = StudentPhoto(
+        student=student, sha256=sha256, uploaded_by=uploaded_by, width=info.width, height=info.height, origin=origin
+    )
     photo.image.save(f"photo{FORMAT_SUFFIX[info.format]}", ContentFile(data), save=False)
     try:
         with transaction.atomic():
@@ -199,7 +204,7 @@ def photo_enrol(*, photo: StudentPhoto) -> StudentPhoto:
 
     if photo.status != StudentPhoto.Status.PENDING:
         return photo
-    if settings.REQUIRE_CONSENT and not _has_consent(photo.student_id):
+    if settings.REQUIRE_CONSENT and not student_has_consent(photo.student_id):
         return _finish(photo, status=StudentPhoto.Status.REJECTED, reason=CONSENT_MISSING)
     try:
         with photo.image.open("rb") as handle:
@@ -275,8 +280,9 @@ def enrolment_rule() -> EnrolmentRule:
     )
 
 
-def _has_consent(student_id: int) -> bool:
-    # From the database, not `photo.student`: consent may have been withdrawn since it was loaded.
+def student_has_consent(student_id: int) -> bool:
+    """The school has recorded the student's consent to face recognition (read now: it may have
+    been withdrawn since the student was loaded)."""
     return Student.objects.filter(pk=student_id, consent_given_at__isnull=False).exists()
 
 

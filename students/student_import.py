@@ -119,7 +119,7 @@ def students_csv_preview(*, data: bytes) -> StudentPreview:
     """Parse and check a students CSV file against the students there are; changes nothing."""
     rows, errors = students_csv_read(data)
     preview = StudentPreview(errors=errors)
-    existing = _students_by_number([row.student_number for row in rows])
+    existing = students_by_number([row.student_number for row in rows])
     for row in rows:
         student = existing.get(row.student_number)
         if student is None:
@@ -232,9 +232,12 @@ def _problems(values: dict[str, str]) -> list[str]:
     return problems
 
 
-def _students_by_number(numbers: list[str]) -> dict[str, Student]:
+def students_by_number(numbers: list[str]) -> dict[str, Student]:
+    """The students with these numbers, looked up a chunk at a time (a file may have thousands)."""
+    # Longer strings cannot be a student number: no need to send them to the database.
+    candidates = [number for number in numbers if len(number) <= STUDENT_NUMBER_MAX]
     students: dict[str, Student] = {}
-    for chunk in chunks(numbers):
+    for chunk in chunks(candidates):
         students.update(
             (student.student_number, student) for student in Student.objects.filter(student_number__in=chunk)
         )

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from attendance.models import ClassSession, Course, Enrollment
+from attendance.models import ClassSession, Course
 from students.models import Student
-from tests.attendance.builders import session_open_now
+from tests.attendance.builders import enrol, session_open_now
 
 # --fuzz-full and the fuzz case counters (tests/fuzz/plugin.py).
 pytest_plugins = ["tests.fuzz.plugin"]
@@ -43,6 +42,12 @@ def other_teacher(db: None) -> User:
 
 
 @pytest.fixture
+def staff(db: None) -> User:
+    """A staff member: sees every course and session."""
+    return User.objects.create_user("admin", password="admin-pass-123", is_staff=True)
+
+
+@pytest.fixture
 def student(db: None) -> Student:
     return Student.objects.create(
         student_number="S001", first_name="Ada", last_name="Lovelace", consent_given_at=timezone.now()
@@ -53,7 +58,7 @@ def student(db: None) -> Student:
 def course(teacher: User, student: Student) -> Course:
     course = Course.objects.create(code="CS101", name="Computing")
     course.teachers.add(teacher)
-    Enrollment.objects.create(course=course, student=student, start_date=datetime.date(2020, 1, 1))
+    enrol(course, student)
     return course
 
 

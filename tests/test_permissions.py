@@ -107,7 +107,12 @@ MATRIX: list[Case] = [
     row("GET",    "/courses/{course}/",                         LOGIN,     200,     404,    200,    200),
     row("POST",   "/courses/{course}/",                         LOGIN,     302,     404,    302,    302),
     row("POST",   "/courses/{course}/sessions/start/",          LOGIN,     302,     404,    302,    302),
+    # Check-in cards (PDF): a course's, and one student's for whoever sees the student
+    row("GET",    "/courses/{course}/cards.pdf",                LOGIN,     200,     404,    200,    200),
+    row("GET",    "/students/{student}/card.pdf",               LOGIN,     200,     404,    200,    200),
     row("GET",    "/sessions/{session}/",                       LOGIN,     200,     404,    200,    200),
+    # Door mode: only while the session is open (this one is closed: a page that says so)
+    row("GET",    "/sessions/{session}/door/",                  LOGIN,     409,     404,    409,    409),
     row("POST",   "/sessions/{upcoming}/state/",                LOGIN,     302,     404,    302,    302),
     row("POST",   "/sessions/{session}/records/",               LOGIN,     200,     404,    200,    200),
     row("POST",   "/sessions/{session}/records/unseen/",        LOGIN,     200,     404,    200,    200),

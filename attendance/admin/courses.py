@@ -1,5 +1,6 @@
 """Admin for courses and enrolments. The course list shows each course's enrolled students and how
-many of them have no recognisable photo; a course's page links to its enrolment import."""
+many of them have no recognisable photo and links to the OneRoster import and export
+(attendance/admin/oneroster.py); a course's page links to its enrolment import."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from attendance.admin.enrolment_import import enrolment_import_view
+from attendance.admin.oneroster import oneroster_urls
 from attendance.models import Course, Enrollment
 from config.admin import DateHierarchyAdmin
 from students.models import StudentPhoto
@@ -32,12 +34,13 @@ def _count(queryset: QuerySet[Enrollment]) -> Coalesce:
 
 @admin.register(Course)
 class CourseAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "enrolled", "without_ready_photo"]
-    list_filter = ["teachers"]
+    list_display = ["code", "name", "cards_only", "enrolled", "without_ready_photo"]
+    list_filter = ["teachers", "cards_only"]
     search_fields = ["code", "name", "teachers__username", "teachers__last_name"]
     filter_horizontal = ["teachers"]
     inlines = [EnrollmentInline]
     change_form_template = "admin/attendance/course/change_form.html"
+    change_list_template = "admin/attendance/course/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Course]:
         # Enrolled: an enrolment that has not ended (it may start later). Those students need a
@@ -62,11 +65,12 @@ class CourseAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         urls = [
+            *oneroster_urls(self),
             path(
                 "<path:object_id>/import-enrolments/",
                 self.admin_site.admin_view(self.import_enrolments_view),
                 name="attendance_course_import_enrolments",
-            )
+            ),
         ]
         return urls + super().get_urls()
 

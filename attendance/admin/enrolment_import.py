@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from attendance.enrolment_import import EnrolmentPreview, enrolment_csv_apply, enrolment_csv_preview
 from attendance.models import Course
-from config.csv_import import CsvFileForm, CsvImport, csv_import_page
+from config.csv_import import CsvFileForm, CsvImport, admin_page_context, csv_import_page
 
 
 class EnrolmentFileForm(CsvFileForm):
@@ -35,13 +35,14 @@ def enrolment_import_view(model_admin: admin.ModelAdmin, request: HttpRequest, c
         apply=apply,
         stale="The students or the course's enrolments changed since the preview; check this preview.",
     )
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": f"Import enrolments into {course.code}",
-        "opts": model_admin.opts,
-        "original": course,
-        "has_view_permission": True,
-    }
+    context = admin_page_context(
+        model_admin,
+        request,
+        title=f"Import enrolments into {course.code}",
+        original=course,
+        columns=("Student number", "Name", "Start", "End"),
+        row_template="admin/attendance/course/import_enrolments_row.html",
+    )
     return csv_import_page(
         request,
         importer,

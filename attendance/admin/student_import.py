@@ -10,7 +10,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from config.csv_import import CsvFileForm, CsvImport, csv_import_page
+from config.csv_import import CsvFileForm, CsvImport, admin_page_context, csv_import_page
 from students.student_import import StudentPreview, students_csv_apply, students_csv_preview
 
 
@@ -39,12 +39,13 @@ def student_import_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
         apply=apply,
         stale="Students were added or changed since the preview; check this preview.",
     )
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": "Import students from CSV",
-        "opts": model_admin.opts,
-        "has_view_permission": True,
-    }
+    context = admin_page_context(
+        model_admin,
+        request,
+        title="Import students from CSV",
+        columns=("Student number", "First name", "Last name", "Email"),
+        row_template="admin/attendance/student/import_students_row.html",
+    )
     return csv_import_page(
         request,
         importer,

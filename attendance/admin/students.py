@@ -1,5 +1,6 @@
 """Admin for students: upload one or many photos on a student's page, record or withdraw consent,
-create and change many from a CSV file (the list's "Import students from CSV").
+print or revoke check-in cards, create and change many from a CSV file (the list's "Import
+students from CSV").
 
 The student list filters by course (enrolments not ended) and by whether a student has a
 recognisable photo, which the course list links to.
@@ -17,12 +18,17 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from attendance.admin.student_import import student_import_view
+from attendance.alerts import guardian_emails_parse
+from attendance.card_views import cards_response
 from attendance.models import Course, Enrollment
 from students.admin import PhotoFilesField, ReadyPhotoFilter, StudentPhotoInline
+from students.card_pdf import DEFAULT_TITLE
+from students.cards import student_revoke_cards
 from students.consent import student_record_consent, student_withdraw_consent
 from students.models import Student, StudentPhoto
 from students.services import photo_create
@@ -42,7 +48,24 @@ class StudentAdminForm(forms.ModelForm):
 
     class Meta:
         model = Student
-        fields = ["student_number", "first_name", "last_name", "email", "is_active", "consent_given_at"]
+        fields = [
+            "student_number",
+            "first_name",
+            "last_name",
+            "email",
+            "is_active",
+            "consent_given_at",
+            "guardian_emails",
+            "alerts_to_student",
+            "alerts_to_guardians",
+        ]
+
+    def clean_guardian_emails(self) -> str:
+        """One valid address a line; each bad line is named. Stored without blank lines or spaces."""
+        guardians = guardian_emails_parse(self.cleaned_data["guardian_emails"])
+        if guardians.errors:
+            raise forms.ValidationError(guardians.errors)
+        return "\n".join(guardians.valid)
 
 
 class EnrolledInFilter(admin.SimpleListFilter):
@@ -73,8 +96,12 @@ class StudentAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("student_number", "first_name", "last_name", "email", "is_active")}),
         ("Consent", {"fields": ("consent_given_at",)}),
+        ("Check-in card", {"fields": ("card_version", "check_in_card")}),
+        ("Attendance alerts", {"fields": ("alerts_to_student", "guardian_emails", "alerts_to_guardians")}),
         ("Photos", {"fields": ("new_photos",)}),
     )
+
+    readonly_fields = ["card_version", "check_in_card"]
 
     def get_urls(self) -> list[URLPattern]:
         urls = [path("import/", self.admin_site.admin_view(self.import_students_view), name="students_student_import")]
@@ -101,7 +128,13 @@ class StudentAdmin(admin.ModelAdmin):
     def ready_photos(self, student: Student) -> int:
         return student.ready_count  # type: ignore[attr-defined]
 
-    actions = ["record_consent", "withdraw_consent"]
+    @admin.display(description="Card")
+    def check_in_card(self, student: Student) -> str:
+        if student.pk is None:
+            return "Printed once the student is saved."
+        return format_html('<a href="{}">Print check-in card</a>', reverse("student-card", args=[student.pk]))
+
+    actions = ["record_consent", "withdraw_consent", "print_cards", "revoke_cards"]
 
     def save_model(self, request: HttpRequest, obj: Student, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -123,6 +156,22 @@ class StudentAdmin(admin.ModelAdmin):
     def withdraw_consent(self, request: HttpRequest, queryset: QuerySet[Student]) -> None:
         deleted = sum(student_withdraw_consent(student=student) for student in queryset)
         messages.info(request, f"Consent withdrawn for {queryset.count()} student(s); {deleted} photo(s) deleted.")
+
+    @admin.action(description="Print check-in cards")
+    def print_cards(self, request: HttpRequest, queryset: QuerySet[Student]) -> HttpResponse | None:
+        # An inactive student's card would be refused.
+        students = list(queryset.filter(is_active=True))
+        if not students:
+            messages.error(request, "None of the selected students is active: no cards to print.")
+            return None
+        return cards_response(students, title=DEFAULT_TITLE, filename="check-in-cards")
+
+    @admin.action(description="Revoke check-in cards: every card printed so far stops working", permissions=["change"])
+    def revoke_cards(self, request: HttpRequest, queryset: QuerySet[Student]) -> None:
+        for student in queryset:
+            student_revoke_cards(student=student)
+            self.log_change(request, student, "Revoked the check-in cards.")
+        messages.info(request, f"Check-in cards revoked for {queryset.count()} student(s); print new ones.")
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

@@ -39,13 +39,11 @@
   const endDialog = document.getElementById("end-dialog");
   const endText = document.getElementById("end-dialog-text");
   const announcer = document.getElementById("announce");
+  const nameFacesButton = document.getElementById("name-faces");
+  const cardNotes = document.getElementById("card-notes");
   const errorAnnouncer = document.getElementById("announce-error");
-  // Each frame is drawn here from the video and encoded once (twice if over the byte limit).
-  const capture = document.createElement("canvas");
-  const captureContext = capture.getContext("2d", { alpha: false });
+  const frames = LiveFrames.encoder(config);
 
-  // After this long without an answer the frame is taken as lost and the next one is sent.
-  const ANSWER_TIMEOUT_MS = 10000;
   // After this long without an answer (or three times the last answer's time, if longer) the shown
   // picture is old: the live video is shown instead.
   const STALE_AFTER_MS = 3000;
@@ -53,11 +51,10 @@
   const LOW_RESOLUTION = { long: 1280, short: 720 };
   // Frames kept for answers that may still come (after timeouts) at most.
   const MAX_IN_FLIGHT = 3;
-  const JPEG_QUALITY_START = 0.85;
-  // Below this quality faces lose the detail recognition needs: frames are made smaller instead.
-  const JPEG_QUALITY_MIN = 0.5;
   // The face and the enrolled photo beside a "maybe" offer, in CSS pixels.
   const OFFER_PICTURE_PX = 64;
+  // How long a check-in card's "checked in" or refusal stays on the page.
+  const CARD_NOTE_MS = 8000;
   // New marks are read out together, at most this often.
   const ANNOUNCE_EVERY_MS = 2000;
   // The status menus' value that undoes a decision: back to "not seen yet".
@@ -65,31 +62,16 @@
   // The count line is a live region: it changes at most this often, so it is not read out on every frame.
   const COUNT_EVERY_MS = 1000;
   const COLORS = { named: "#17803d", maybe: "#a15300", unknown: "rgba(255, 255, 255, 0.85)", halo: "rgba(0, 0, 0, 0.6)" };
-  // The close codes of the server's refusals (README, "Live attendance"), as the page says them.
-  const REFUSALS = {
-    4401: "You are logged out: log in again, then reload this page.",
-    4403: "You are not allowed to take attendance in this session (any more).",
-    4409: "The session is not open.",
-    4429: "Too many attendance pages are open for your account: close one, then reload this page.",
-  };
   // Roster order: who still needs the teacher's attention first.
   const STATUS_ORDER = { unseen: 0, absent: 1, excused: 2, late: 3, present: 4 };
 
   const STATUS_LABELS = Object.fromEntries(config.statuses);
-  const frameLimit = {
-    long: Math.max(config.frameMaxWidth, config.frameMaxHeight),
-    short: Math.min(config.frameMaxWidth, config.frameMaxHeight),
-    bytes: config.frameMaxBytes,
-  };
   const roster = new Map();
   const rows = new Map();
   let socket = null;
   let stream = null;
   // Each start of the camera is a run; an answer to a frame of an earlier run is not shown.
   let run = 0;
-  let jpegQuality = JPEG_QUALITY_START;
-  // Below 1 once even JPEG_QUALITY_MIN made frames larger than the server takes.
-  let frameScale = 1;
   let sending = false;
   // Frames sent and not answered yet, oldest first: {bitmap, width, height, at, run}.
   let inFlight = [];
@@ -168,6 +150,8 @@
     switch (student.source) {
       case "face":
         return "by the camera, first seen " + formatTime(student.first_seen);
+      case "card":
+        return "checked in with a card at " + formatTime(student.first_seen);
       case "teacher":
         return `confirmed by the teacher${by} at ${formatTime(student.first_seen)}`;
       case "manual":
@@ -418,35 +402,61 @@
     noteDialog.close();
   });
 
-  // --- "Maybe" offers ---------------------------------------------------------------------
-  // An offer stays until the teacher answers it (this student, someone else, or not them) or the
-  // camera marks the student itself; it shows the face the camera saw beside the enrolled photo.
+  // --- Faces to name: "maybe" offers and faces the camera does not know ---------------------
+  // An offer of a face the camera is unsure of stays until the teacher answers it (this student,
+  // someone else, or not them) or the camera marks the student itself; it shows the face beside
+  // the enrolled photo. A face the camera does not know is offered the same way when the teacher
+  // clicks its box (or "Name a face the camera does not know"). Naming a face goes over the
+  // websocket, with the face's track: the server keeps that face's crop for this page only, and
+  // with "Also add this face" it becomes a photo of a student who consented.
 
   const offers = new Map();
   // Offers the teacher dismissed come back only after this long.
   const DISMISSED_FOR_MS = 10 * 60 * 1000;
   const dismissedAt = new Map();
+  // Offers whose naming was sent and not answered yet, oldest first.
+  const pendingNames = [];
+  // The tracks of faces the teacher has named: the same face is not offered again.
+  const namedTracks = new Set();
+  // At most this many offers of unknown faces at once from "Name a face the camera does not know".
+  const UNKNOWN_OFFERS_MAX = 6;
 
   function showUncertain(faces, frame) {
     const now = performance.now();
     for (const face of faces) {
-      if (!face.uncertain) continue;
+      if (!face.uncertain || namedTracks.has(face.track)) continue;
       const studentId = face.uncertain.student_id;
       const student = roster.get(studentId);
       if (!student || isMarked(student)) continue;
-      if (now - (dismissedAt.get(studentId) ?? -Infinity) < DISMISSED_FOR_MS) continue;
-      const offer = offers.get(studentId) || createOffer(studentId, student);
-      offer.distance = face.distance;
-      offer.distanceText.textContent = typeof face.distance === "number" ? `distance ${face.distance.toFixed(2)}` : "";
-      drawCrop(offer.crop, frame, face.box);
+      const key = "student-" + studentId;
+      if (now - (dismissedAt.get(key) ?? -Infinity) < DISMISSED_FOR_MS) continue;
+      const offer = offers.get(key) || createOffer(key, student);
+      updateOffer(offer, face, frame);
     }
     pruneOffers();
   }
 
-  function createOffer(studentId, student) {
+  function offerUnknown(face, frame) {
+    const key = "track-" + face.track;
+    const offer = offers.get(key) || createOffer(key, null);
+    updateOffer(offer, face, frame);
+    return offer;
+  }
+
+  function updateOffer(offer, face, frame) {
+    offer.track = face.track;
+    offer.distance = face.distance;
+    offer.distanceText.textContent =
+      offer.candidate && typeof face.distance === "number" ? `distance ${face.distance.toFixed(2)}` : "";
+    drawCrop(offer.crop, frame, face.box);
+  }
+
+  // `candidate`: the student the camera takes the face for, or null for a face it does not know.
+  function createOffer(key, candidate) {
     const item = document.createElement("li");
     item.className = "offer";
-    item.dataset.studentId = studentId;
+    item.dataset.offer = key;
+    if (candidate) item.dataset.studentId = candidate.student_id;
     const pictures = document.createElement("div");
     pictures.className = "offer-pictures";
     const crop = document.createElement("canvas");
@@ -454,73 +464,130 @@
     crop.setAttribute("role", "img");
     crop.setAttribute("aria-label", "The face the camera saw");
     pictures.append(crop);
-    if (student.photo_url) {
+    if (candidate && candidate.photo_url) {
       const photo = document.createElement("img");
-      photo.src = student.photo_url;
-      photo.alt = "Enrolled photo of " + student.name;
+      photo.src = candidate.photo_url;
+      photo.alt = "Enrolled photo of " + candidate.name;
       photo.width = photo.height = OFFER_PICTURE_PX;
       pictures.append(photo);
     }
     const text = document.createElement("div");
     text.className = "offer-text";
     const question = document.createElement("strong");
-    question.textContent = `Maybe ${student.name}?`;
+    question.textContent = candidate ? `Maybe ${candidate.name}?` : "Who is this?";
     const distanceText = document.createElement("span");
     distanceText.className = "muted small";
-    text.append(question, distanceText);
+    const error = document.createElement("span");
+    error.className = "error small";
+    error.setAttribute("role", "alert");
+    text.append(question, distanceText, error);
 
     const actions = document.createElement("div");
     actions.className = "offer-actions";
-    const yes = document.createElement("button");
-    yes.type = "button";
-    yes.className = "primary";
-    yes.textContent = `Yes, ${firstName(student.name)} is here`;
+    const what = candidate ? `the face offered as ${candidate.name}` : "this face";
     const other = document.createElement("select");
-    other.setAttribute("aria-label", `Someone else: who is the face offered as ${student.name}?`);
+    other.setAttribute("aria-label", candidate ? `Someone else: who is ${what}?` : "Who is this face?");
+    const name = document.createElement("button");
+    name.type = "button";
+    name.textContent = "Name";
+    name.setAttribute("aria-label", `Name ${what} as the student chosen`);
     const no = document.createElement("button");
     no.type = "button";
-    no.textContent = "Not them";
-    no.setAttribute("aria-label", `Not ${student.name}: dismiss`);
-    actions.append(yes, other, no);
-    item.append(pictures, text, actions);
+    no.textContent = candidate ? "Not them" : "Dismiss";
+    no.setAttribute("aria-label", candidate ? `Not ${candidate.name}: dismiss` : "Dismiss this face");
+    const photoLabel = document.createElement("label");
+    photoLabel.className = "checkbox offer-photo";
+    const addPhoto = document.createElement("input");
+    addPhoto.type = "checkbox";
+    const photoText = document.createElement("span");
+    photoLabel.append(addPhoto, photoText);
+    if (candidate) {
+      const yes = document.createElement("button");
+      yes.type = "button";
+      yes.className = "primary";
+      yes.textContent = `Yes, ${firstName(candidate.name)} is here`;
+      yes.addEventListener("click", () => nameFace(offer, candidate.student_id));
+      actions.append(yes);
+    }
+    actions.append(other, name, no);
+    item.append(pictures, text, actions, photoLabel);
     uncertainList.append(item);
     offersBox.hidden = false;
 
-    const offer = { item, crop, distanceText, distance: null };
-    fillOthers(other, studentId);
+    const offer = { key, item, crop, distanceText, error, other, name, addPhoto, photoLabel, photoText, candidate, track: null, distance: null };
+    fillOthers(other, candidate);
     // Rebuilt when opened, so it lists who is still not marked.
-    other.addEventListener("focus", () => fillOthers(other, studentId));
-    const distanceNote = () => (typeof offer.distance === "number" ? ` (face distance ${offer.distance.toFixed(2)})` : "");
-    yes.addEventListener("click", async () => {
-      yes.disabled = true;
-      const error = await setRecord({ student_id: studentId, confirm: true, note: "Confirmed by the teacher" + distanceNote() });
-      if (error) yes.disabled = false;
-      else removeOffer(studentId);
-    });
-    other.addEventListener("change", async () => {
+    other.addEventListener("focus", () => fillOthers(other, candidate));
+    other.addEventListener("change", () => showPhotoChoice(offer));
+    name.addEventListener("click", () => {
       const chosen = Number(other.value);
-      if (!chosen) return;
-      const note = `Named by the teacher; the camera suggested ${student.name}${distanceNote()}`;
-      const error = await setRecord({ student_id: chosen, confirm: true, note: note });
-      if (error) other.value = "";
-      else removeOffer(studentId);
+      if (chosen) nameFace(offer, chosen);
+      else other.focus();
     });
     no.addEventListener("click", () => {
-      dismissedAt.set(studentId, performance.now());
-      removeOffer(studentId);
+      dismissedAt.set(key, performance.now());
+      removeOffer(key);
     });
-    yes.disabled = other.disabled = Boolean(config.lockedReason);
-    offers.set(studentId, offer);
+    offer.buttons = [...actions.querySelectorAll("button, select")];
+    for (const control of offer.buttons) if (control !== no) control.disabled = Boolean(config.lockedReason);
+    showPhotoChoice(offer);
+    offers.set(key, offer);
     return offer;
   }
 
-  function fillOthers(select, studentId) {
+  // "Also add this face as a photo of X" only for a student who consented (and never in a
+  // "cards only" course); without consent the choice is not there.
+  function showPhotoChoice(offer) {
+    const chosen = roster.get(Number(offer.other.value)) || offer.candidate;
+    const allowed = Boolean(chosen && chosen.consented && !config.cardsOnly);
+    offer.photoLabel.hidden = !allowed;
+    if (!allowed) offer.addPhoto.checked = false;
+    offer.photoText.textContent = allowed ? ` Also add this face as a photo of ${chosen.name}` : "";
+  }
+
+  function nameFace(offer, studentId) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      offer.error.textContent = "Not connected: try again in a moment.";
+      return;
+    }
+    for (const control of offer.buttons) control.disabled = true;
+    offer.error.textContent = "";
+    namedTracks.add(offer.track);
+    pendingNames.push(offer.key);
+    socket.send(JSON.stringify({ type: "assign", track: offer.track, student_id: studentId, add_photo: offer.addPhoto.checked }));
+  }
+
+  function named(message) {
+    const key = pendingNames.shift();
+    updateStudent(message.student_id, message);
+    const student = roster.get(message.student_id);
+    setStatus(`${student ? student.name : "The student"} marked ${STATUS_LABELS[message.status].toLowerCase()} by you.` + (message.photo ? " " + message.photo : ""));
+    if (key) removeOffer(key);
+  }
+
+  function notNamed(message) {
+    const offer = offers.get(pendingNames.shift());
+    announceError(message.message);
+    if (!offer) {
+      setStatus(message.message, true);
+      return;
+    }
+    offer.error.textContent = message.message;
+    namedTracks.delete(offer.track);
+    for (const control of offer.buttons) control.disabled = false;
+  }
+
+  function fillOthers(select, candidate) {
     if (document.activeElement === select && select.options.length > 1) return;
-    const options = [new Option("Someone else…", "")];
+    const chosen = select.value;
+    const options = [new Option(candidate ? "Someone else…" : "Choose a student…", "")];
     for (const student of roster.values()) {
-      if (student.student_id !== studentId && !isMarked(student)) options.push(new Option(student.name, student.student_id));
+      if ((!candidate || student.student_id !== candidate.student_id) && !isMarked(student)) {
+        options.push(new Option(student.name, student.student_id));
+      }
     }
     select.replaceChildren(...options);
+    select.value = chosen;
   }
 
   // The face, with some margin, from the frame the answer was about (kept on this page only).
@@ -539,12 +606,12 @@
     context.drawImage(frame.bitmap, cx - (side * sx) / 2, cy - (side * sy) / 2, side * sx, side * sy, 0, 0, canvas.width, canvas.height);
   }
 
-  function removeOffer(studentId) {
-    const offer = offers.get(studentId);
+  function removeOffer(key) {
+    const offer = offers.get(key);
     if (!offer) return;
     const hadFocus = offer.item.contains(document.activeElement);
     offer.item.remove();
-    offers.delete(studentId);
+    offers.delete(key);
     offersBox.hidden = offers.size === 0;
     // The focus goes to the next offer, or the camera's button, not to the top of the page.
     if (hadFocus) (uncertainList.querySelector("button") || toggle).focus();
@@ -552,10 +619,54 @@
 
   // Offers whose student the camera (or a teacher, elsewhere) has marked answered themselves.
   function pruneOffers() {
-    for (const studentId of [...offers.keys()]) {
-      const student = roster.get(studentId);
-      if (!student || isMarked(student)) removeOffer(studentId);
+    for (const [key, offer] of [...offers]) {
+      if (!offer.candidate) continue;
+      const student = roster.get(offer.candidate.student_id);
+      if (!student || isMarked(student)) removeOffer(key);
     }
+  }
+
+  function unknownFaces() {
+    return shown ? shown.faces.filter((face) => faceKind(face) === "unknown") : [];
+  }
+
+  // A click on a face's box in the picture: a face the camera does not know is offered for naming.
+  stage.addEventListener("click", (event) => {
+    if (!shown || !shown.area || config.lockedReason) return;
+    const bounds = stage.getBoundingClientRect();
+    const ratio = window.devicePixelRatio || 1;
+    const [sourceWidth, sourceHeight] = shown.size;
+    const x = (((event.clientX - bounds.left) * ratio - shown.area.x) / shown.area.width) * sourceWidth;
+    const y = (((event.clientY - bounds.top) * ratio - shown.area.y) / shown.area.height) * sourceHeight;
+    const face = unknownFaces().find(({ box: [x1, y1, x2, y2] }) => x1 <= x && x <= x2 && y1 <= y && y <= y2);
+    if (face) offerUnknown(face, shown).other.focus();
+  });
+
+  nameFacesButton.addEventListener("click", () => {
+    const faces = unknownFaces()
+      .sort((a, b) => b.box[2] - b.box[0] - (a.box[2] - a.box[0]))
+      .slice(0, UNKNOWN_OFFERS_MAX);
+    if (!faces.length) {
+      setStatus("No face the camera does not know is in the picture now.");
+      return;
+    }
+    const first = offerUnknown(faces[0], shown);
+    for (const face of faces.slice(1)) offerUnknown(face, shown);
+    first.other.focus();
+  });
+
+  // --- Check-in cards ---------------------------------------------------------------------
+
+  function showCards(cards) {
+    for (const card of cards) {
+      const item = document.createElement("li");
+      item.className = card.ok ? "card-ok" : "card-refused";
+      item.textContent = card.message;
+      cardNotes.prepend(item);
+      setTimeout(() => item.remove(), CARD_NOTE_MS);
+      if (!card.ok) announceError(card.message);
+    }
+    while (cardNotes.children.length > 5) cardNotes.lastElementChild.remove();
   }
 
   // --- Ending the session -----------------------------------------------------------------
@@ -587,8 +698,7 @@
   // --- Websocket --------------------------------------------------------------------------
 
   function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + config.websocketPath);
+    socket = new WebSocket(LiveFrames.socketUrl(config.websocketPath));
     socket.binaryType = "arraybuffer";
     socket.addEventListener("open", () => {
       droppedSeen = 0;
@@ -601,7 +711,7 @@
       for (const frame of inFlight) frame.bitmap.close();
       inFlight = [];
       clearTimeout(answerTimer);
-      const refusal = REFUSALS[event.code];
+      const refusal = LiveFrames.REFUSALS[event.code];
       if (refusal) {
         // The server refused this page, or took its right away: trying again would not help.
         setStatus(refusal, true);
@@ -641,7 +751,14 @@
           window.location.reload();
         }
         break;
+      case "assigned":
+        named(message);
+        break;
       case "error":
+        if (message.about === "assign") {
+          notNamed(message);
+          break;
+        }
         loading.hidden = true;
         // The server answers a frame it cannot use with an error instead of a frame message.
         releaseFrame(takeAnswered(message));
@@ -688,7 +805,9 @@
     drawShown();
     setCount(message.in_view ? `${message.recognised} of ${message.in_view} in view recognised` : "Nobody in view");
     showUncertain(faces, shown);
-    const quality = jpegQuality < JPEG_QUALITY_START ? ` · JPEG quality ${Math.round(jpegQuality * 100)}%` : "";
+    showCards(message.cards || []);
+    const lowered = frames.loweredQuality();
+    const quality = lowered ? ` · JPEG quality ${Math.round(lowered * 100)}%` : "";
     setStatus(`Camera on · ${frame.width}x${frame.height}${quality} · ${Math.round(message.ms)} ms per frame`);
     requestAnimationFrame(sendFrame);
   }
@@ -783,60 +902,27 @@
 
   video.addEventListener("resize", fitStage);
 
-  // The camera's resolution, scaled down to fit the server's limits either way up.
-  function frameSize() {
-    const width = video.videoWidth;
-    const height = video.videoHeight;
-    const fit = Math.min(1, frameLimit.long / Math.max(width, height), frameLimit.short / Math.min(width, height));
-    const scale = fit * frameScale;
-    return { width: Math.max(1, Math.floor(width * scale)), height: Math.max(1, Math.floor(height * scale)) };
-  }
-
-  function encode(quality) {
-    return new Promise((resolve) => capture.toBlob(resolve, "image/jpeg", quality));
-  }
-
-  // A frame over the byte limit is encoded once more at a lower quality, which the next frames keep;
-  // at the lowest quality the next frames are made smaller instead. An oversized frame is never sent.
-  async function fitBytes(blob) {
-    const ratio = frameLimit.bytes / blob.size;
-    if (jpegQuality <= JPEG_QUALITY_MIN) {
-      frameScale *= Math.max(0.25, Math.sqrt(ratio) * 0.9);
-      return null;
-    }
-    jpegQuality = Math.max(JPEG_QUALITY_MIN, Math.round((jpegQuality - Math.max(0.1, 1 - ratio)) * 100) / 100);
-    const smaller = await encode(jpegQuality);
-    return smaller && smaller.size <= frameLimit.bytes ? smaller : null;
-  }
-
   async function sendFrame() {
     clearTimeout(retryTimer);
     if (!stream || sending) return;
-    if (!socket || socket.readyState !== WebSocket.OPEN || !video.videoWidth) {
+    if (!LiveFrames.ready(socket, video)) {
       retryTimer = setTimeout(sendFrame, 200);
       return;
     }
     const last = inFlight[inFlight.length - 1];
-    if (last && performance.now() - last.at < ANSWER_TIMEOUT_MS) return;
+    if (last && performance.now() - last.at < LiveFrames.ANSWER_TIMEOUT_MS) return;
     if (inFlight.length >= MAX_IN_FLIGHT) releaseFrame(inFlight.shift());
     sending = true;
     const frameRun = run;
     let bitmap = null;
     try {
-      const { width, height } = frameSize();
-      // Resizing a canvas reallocates it: only when the size changed.
-      if (capture.width !== width || capture.height !== height) {
-        capture.width = width;
-        capture.height = height;
-      }
-      captureContext.drawImage(video, 0, 0, width, height);
+      const { width, height } = frames.draw(video);
       // The copy that is shown with the answer: exactly the pixels that were sent.
-      const copy = createImageBitmap(capture);
-      let blob = await encode(jpegQuality);
-      if (blob && blob.size > frameLimit.bytes) blob = await fitBytes(blob);
+      const copy = createImageBitmap(frames.canvas);
+      const blob = await frames.encode();
       bitmap = await copy;
       if (!blob) {
-        setStatus(`A frame was over the server's limit of ${Math.round(frameLimit.bytes / 1024)} KiB; sending smaller frames.`);
+        setStatus(`A frame was over the server's limit of ${Math.round(frames.maxBytes / 1024)} KiB; sending smaller frames.`);
         retryTimer = setTimeout(sendFrame, 0);
         return;
       }
@@ -847,7 +933,7 @@
       socket.send(blob);
       inFlight.push({ bitmap, width, height, at: performance.now(), run: frameRun });
       bitmap = null;
-      answerTimer = setTimeout(sendFrame, ANSWER_TIMEOUT_MS);
+      answerTimer = setTimeout(sendFrame, LiveFrames.ANSWER_TIMEOUT_MS);
       staleTimer = setTimeout(() => {
         if (!stream || stage.dataset.view !== "answered") return;
         setView("live");
@@ -878,6 +964,8 @@
     const area = { x: (width - shown.width * fit) / 2, y: (height - shown.height * fit) / 2 };
     area.width = shown.width * fit;
     area.height = shown.height * fit;
+    // Where the frame is on the canvas, for clicks on its faces.
+    shown.area = area;
     const context = picture.getContext("2d");
     context.fillStyle = "#111";
     context.fillRect(0, 0, width, height);

@@ -17,8 +17,7 @@ import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
@@ -26,7 +25,7 @@ from attendance import check_image_views, image_check
 from attendance.models import Course, Enrollment
 from recognition.engine import FaceModelUnavailable
 from students.models import Student
-from tests.faces import FACES, face_bytes
+from tests.faces import FACES, face_bytes, faces_enrolled
 
 URL = "/check-image/"
 NAMES = {"obama": ("Barack", "Obama"), "biden": ("Joe", "Biden")}
@@ -37,14 +36,10 @@ def enrolled(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, int]]:
     """The five people enrolled (folder names as student numbers, two with names); {student number: id}."""
-    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media")):
-        call_command(
-            "enrol_folder", str(FACES / "enroll"), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO()
-        )
+    with faces_enrolled(django_db_blocker, tmp_path_factory.mktemp("media")) as ids:
         for number, (first, last) in NAMES.items():
             Student.objects.filter(student_number=number).update(first_name=first, last_name=last)
-        yield dict(Student.objects.values_list("student_number", "pk"))
-        Student.objects.all().delete()
+        yield ids
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ Two classes are used: the two people of the shared clip, and the five people of
 
 from __future__ import annotations
 
+import datetime
 import io
 import os
 import re
@@ -20,9 +21,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import segno
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, User
+from django.core import signing
 from django.core.management import call_command
 from django.test import AsyncClient
 from PIL import Image
@@ -30,11 +33,14 @@ from pytest_django.fixtures import Settings
 
 from attendance import live
 from attendance.consumers import CLOSE_NOT_OPEN, CLOSE_UNAUTHENTICATED
-from attendance.models import AttendanceChange, AttendanceRecord, ClassSession
+from attendance.live_session import LiveSession
+from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course, Enrollment
 from config.asgi import application
 from recognition.engine import FaceEngine, FaceModelUnavailable
+from students.cards import QR_PREFIX, card_token, student_revoke_cards
 from students.models import Student, StudentPhoto
 from tests.attendance.builders import open_session_with
+from tests.cards import card_frame
 from tests.faces import FACES, face_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -487,8 +493,8 @@ NOT_AN_IMAGE = re.escape("The file is not a JPEG, PNG or WebP image.")
     ("message", "error"),
     [
         ("hello", NOT_JSON),
-        ('{"type": "selfie"}', re.escape("Unknown message type 'selfie'; the only text message is ping.")),
-        ('{"frame": "..."}', re.escape("Unknown message type None; the only text message is ping.")),
+        ('{"type": "selfie"}', re.escape("Unknown message type 'selfie'; the text messages are ping and assign.")),
+        ('{"frame": "..."}', re.escape("Unknown message type None; the text messages are ping and assign.")),
         ("[1, 2, 3]", NOT_JSON),
         (b"GIF89a, or so it says" * 10, NOT_AN_IMAGE),
         (b"just some bytes", NOT_AN_IMAGE),
@@ -699,3 +705,253 @@ async def test_a_frame_in_a_session_closed_meanwhile_marks_nobody_and_closes_the
     assert candidates(first) == {five.id("biden"), five.id("obama")}
     assert closed == {"type": "websocket.close", "code": CLOSE_NOT_OPEN}
     assert await records(five.session) == []
+
+
+# --- Check-in cards and faces the teacher names ---------------------------------------------
+
+
+@database_sync_to_async
+def in_db(function: Any) -> Any:
+    return function()
+
+
+def qr_frame(text: str) -> bytes:
+    """A 1280x720 frame with a QR code of any text (segno, as the cards draw theirs)."""
+    code = io.BytesIO()
+    segno.make(text, error="m").save(code, kind="png", scale=6, border=4)
+    code.seek(0)
+    frame = Image.new("RGB", (1280, 720), (100, 104, 112))
+    frame.paste(Image.open(code).convert("RGB"), (500, 200))
+    buffer = io.BytesIO()
+    frame.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+async def card_answer(session: ClassSession, user: User, frame: bytes) -> dict[str, Any]:
+    async with joined(session.pk, user) as ws:
+        answer, _ = await send_frame(ws, frame)
+    assert answer["type"] == "frame", answer
+    return answer
+
+
+# --- Check-in cards -----------------------------------------------------------------------
+
+
+async def test_a_printed_card_shown_to_the_camera_marks_its_student_as_checked_in_by_card(
+    five: Class, teacher: User, tmp_path: Path
+) -> None:
+    obama = five.students["obama"]
+    frame = await in_db(lambda: card_frame(obama, tmp_path=tmp_path))
+
+    answer = await card_answer(five.session, teacher, frame)
+
+    assert answer["cards"] == [{"ok": True, "student_id": obama.pk, "message": "obama checked in: present."}]
+    assert set(await records(five.session)) == {("obama", "present", "card")}
+
+
+@pytest.mark.parametrize(
+    ("make_text", "message"),
+    [
+        (lambda student: QR_PREFIX + card_token(student)[:-3] + "xyz", "This card is not one of this school's cards."),
+        (lambda student: "https://example.com/menu?table=4", "This QR code is not a check-in card."),
+        (
+            lambda student: QR_PREFIX + signing.Signer(salt="other").sign(f"{student.pk}.1"),
+            "This card is not one of this school's cards.",
+        ),
+    ],
+    ids=["tampered token", "random text", "signed for something else"],
+)
+async def test_cards_that_are_not_ours_are_refused_with_a_message(
+    five: Class, teacher: User, make_text: Any, message: str
+) -> None:
+    text = await in_db(lambda: make_text(five.students["biden"]))
+
+    answer = await card_answer(five.session, teacher, qr_frame(text))
+
+    assert answer["cards"] == [{"ok": False, "message": message}]
+    assert set(await records(five.session)) == set()
+
+
+async def test_a_revoked_card_is_refused(five: Class, teacher: User, tmp_path: Path) -> None:
+    biden = five.students["biden"]
+    frame = await in_db(lambda: card_frame(biden, tmp_path=tmp_path))
+    await in_db(lambda: student_revoke_cards(student=biden))
+
+    answer = await card_answer(five.session, teacher, frame)
+
+    assert answer["cards"] == [{"ok": False, "message": "This card was revoked; ask for a new one."}]
+    assert set(await records(five.session)) == set()
+
+
+async def test_a_card_of_another_courses_student_marks_nobody(five: Class, teacher: User, tmp_path: Path) -> None:
+    def stranger() -> Student:
+        student = Student.objects.create(student_number="X9", first_name="Other", last_name="Course")
+        course = Course.objects.create(code="ART2", name="Art")
+        Enrollment.objects.create(course=course, student=student, start_date=datetime.date(2020, 1, 1))
+        return student
+
+    frame = await in_db(lambda: card_frame(stranger(), tmp_path=tmp_path))
+    course_code = five.session.course.code
+
+    answer = await card_answer(five.session, teacher, frame)
+
+    assert answer["cards"] == [
+        {"ok": False, "message": f"This card is not for {course_code}: its student is not in this class."}
+    ]
+    assert set(await records(five.session)) == set()
+
+
+async def test_a_cards_only_course_never_runs_face_detection(
+    five: Class, teacher: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_engine() -> None:
+        raise AssertionError("the face engine was asked for in a cards-only course")
+
+    monkeypatch.setattr(live, "engine", no_engine)
+    monkeypatch.setattr(live, "recognizer", no_engine)
+    await in_db(lambda: Course.objects.filter(pk=five.session.course_id).update(cards_only=True))
+    frame = await in_db(lambda: card_frame(five.students["obama"], tmp_path=tmp_path))
+
+    async with joined(five.session.pk, teacher) as ws:
+        faces, _ = await send_frame(ws, photo_frame("probe/two_people.jpg"))
+        card, _ = await send_frame(ws, frame)
+
+    assert (faces["type"], faces["faces"], faces["cards"]) == ("frame", [], [])
+    assert card["cards"][0]["ok"] is True
+    assert set(await records(five.session)) == {("obama", "present", "card")}
+
+
+# --- Naming a face on the live page -------------------------------------------------------
+
+
+async def first_face_track(ws: Any, photo: str) -> int:
+    """The track of the one face of a photo on its first frame, before any face is confirmed."""
+    answer, _ = await send_frame(ws, photo_frame(photo))
+    (face,) = answer["faces"]
+    assert face["student_id"] is None
+    return int(face["track"])
+
+
+async def test_naming_a_face_marks_the_student_and_may_add_it_as_a_ready_photo(
+    five: Class, teacher: User, media_root: Path
+) -> None:
+    obama = five.students["obama"]
+    photos_before = await in_db(lambda: StudentPhoto.objects.filter(student=obama).count())
+
+    async with joined(five.session.pk, teacher) as ws:
+        track = await first_face_track(ws, "probe/obama1.jpg")
+        await ws.send_json_to({"type": "assign", "track": track, "student_id": obama.pk, "add_photo": True})
+        assigned = await ws.receive_json_from(timeout=30)
+
+    assert (assigned["type"], assigned["student_id"], assigned["status"], assigned["source"]) == (
+        "assigned",
+        obama.pk,
+        "present",
+        "teacher",
+    )
+    assert assigned["photo"].startswith("The face was added as a photo")
+    assert set(await records(five.session)) == {("obama", "present", "teacher")}
+    assert await in_db(lambda: StudentPhoto.objects.filter(student=obama).count()) == photos_before + 1
+    photo = await in_db(lambda: StudentPhoto.objects.filter(student=obama).order_by("-pk").first())
+    # The crop of the face, not the frame, through the same checks as any photo (tasks run in-process).
+    assert (photo.origin, photo.uploaded_by_id, photo.status) == (StudentPhoto.Origin.SESSION, teacher.pk, "ready")
+    # Smaller than the frame it came from: the face with a margin.
+    frame_width, frame_height = Image.open(io.BytesIO(photo_frame("probe/obama1.jpg"))).size
+    assert photo.width < frame_width and photo.height <= frame_height
+
+
+async def test_a_stranger_named_as_a_student_is_marked_but_the_photo_waits_for_review(
+    five: Class, teacher: User, media_root: Path
+) -> None:
+    kit = five.students["kit_harington"]
+
+    async with joined(five.session.pk, teacher) as ws:
+        track = await first_face_track(ws, "distractors/paul_rudd.jpg")
+        await ws.send_json_to({"type": "assign", "track": track, "student_id": kit.pk, "add_photo": True})
+        assigned = await ws.receive_json_from(timeout=30)
+
+    assert (assigned["type"], assigned["status"], assigned["source"]) == ("assigned", "present", "teacher")
+    photo = await in_db(lambda: StudentPhoto.objects.filter(student=kit, origin="session").get())
+    assert photo.status == StudentPhoto.Status.REVIEW, photo.reason
+    assert photo.reason.startswith("Far from this student's other photos")
+
+
+async def test_without_consent_no_photo_can_be_added_and_nothing_is_stored(
+    five: Class, teacher: User, media_root: Path
+) -> None:
+    rose = five.students["rose_leslie"]
+    await in_db(lambda: Student.objects.filter(pk=rose.pk).update(consent_given_at=None))
+    files_before = files_under(media_root)
+
+    async with joined(five.session.pk, teacher) as ws:
+        track = await first_face_track(ws, "distractors/paul_rudd.jpg")
+        await ws.send_json_to({"type": "assign", "track": track, "student_id": rose.pk, "add_photo": True})
+        refused = await ws.receive_json_from(timeout=30)
+
+    # The page offers "Also add this face as a photo" only for students the roster says consented.
+    roster = await in_db(lambda: live.roster_message(session_id=five.session.pk))
+    assert {s["student_id"]: s["consented"] for s in roster["students"]}[rose.pk] is False
+    assert refused == {
+        "type": "error",
+        "about": "assign",
+        "message": f"{rose.full_name} has not consented to face recognition: no photo can be added.",
+    }
+    assert set(await records(five.session)) == set()
+    assert files_under(media_root) == files_before
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "assign", "track": 1, "student_id": True},
+        {"type": "assign", "track": "1", "student_id": 3},
+        {"type": "assign", "student_id": 3, "add_photo": "yes"},
+        {"type": "assign", "student_id": 3, "extra": 1},
+        {"type": "assign"},
+    ],
+)
+async def test_a_bad_assign_message_is_refused_and_changes_nothing(
+    five: Class, teacher: User, message: dict[str, Any]
+) -> None:
+    async with joined(five.session.pk, teacher) as ws:
+        await ws.send_json_to(message)
+        answer = await ws.receive_json_from(timeout=10)
+
+    assert (answer["type"], answer.get("about")) == ("error", "assign"), answer
+    assert set(await records(five.session)) == set()
+
+
+async def test_a_student_of_another_course_cannot_be_named(five: Class, teacher: User) -> None:
+    other = await in_db(lambda: Student.objects.create(student_number="X1", first_name="Not", last_name="Here"))
+
+    async with joined(five.session.pk, teacher) as ws:
+        await ws.send_json_to({"type": "assign", "track": None, "student_id": other.pk, "add_photo": False})
+        answer = await ws.receive_json_from(timeout=10)
+
+    assert answer == {
+        "type": "error",
+        "about": "assign",
+        "message": "That student is not enrolled in this session's course.",
+    }
+
+
+async def test_after_the_page_closes_no_crop_of_an_unnamed_face_is_kept(
+    five: Class, teacher: User, media_root: Path
+) -> None:
+    kept: list[LiveSession] = []
+    original = LiveSession.__init__
+
+    def remember(self: LiveSession, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        kept.append(self)
+
+    files_before = files_under(media_root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LiveSession, "__init__", remember)
+        async with joined(five.session.pk, teacher) as ws:
+            await first_face_track(ws, "distractors/paul_rudd.jpg")
+            assert kept[0].face_crops, "the unnamed face's crop is kept while the page is open"
+
+    assert kept[0].face_crops == {}
+    assert files_under(media_root) == files_before
+    assert await in_db(lambda: StudentPhoto.objects.filter(origin=StudentPhoto.Origin.SESSION).exists()) is False

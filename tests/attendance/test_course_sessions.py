@@ -16,6 +16,7 @@ from pytest_django.fixtures import Settings
 from attendance.models import AttendanceRecord, ClassSession, Course, SessionChange
 from attendance.scheduling import sessions_overlapping, sessions_schedule
 from students.models import Student
+from tests.attendance.builders import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -27,17 +28,6 @@ State = ClassSession.State
 def warsaw(settings: Settings) -> None:
     settings.TIME_ZONE = "Europe/Warsaw"
     settings.ATTENDANCE_LOCK_DAYS = 14
-
-
-@pytest.fixture
-def staff(db: None) -> User:
-    return User.objects.create_user("admin", password="admin-pass-123", is_staff=True)
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def local(day: datetime.date, hour: int, minute: int = 0) -> datetime.datetime:

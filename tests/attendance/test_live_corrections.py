@@ -12,19 +12,18 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course, Enrollment
-from attendance.services import Sighting, attendance_record_sighting, attendance_set_status
+from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course
+from attendance.services import attendance_confirm_face, attendance_set_status
 from students.models import Student, StudentPhoto
-from tests.attendance.test_views import logged_in, record_post, session_config
+from tests.attendance.builders import enrol, logged_in, seen
+from tests.attendance.test_views import record_post, session_config
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def alan(course: Course) -> Student:
-    alan = Student.objects.create(student_number="S002", first_name="Alan", last_name="Turing")
-    Enrollment.objects.create(course=course, student=alan, start_date=datetime.date(2020, 1, 1))
-    return alan
+    return enrol(course, Student.objects.create(student_number="S002", first_name="Alan", last_name="Turing"))
 
 
 def bulk_post(client: Client, session: ClassSession, body: object) -> Any:
@@ -37,29 +36,21 @@ def records(session: ClassSession) -> set[tuple[str, str, str]]:
     )
 
 
-def sighting(session: ClassSession, student: Student, *, minutes: float = 1) -> None:
-    at = session.starts_at + datetime.timedelta(minutes=minutes)
-    attendance_record_sighting(
-        session_id=session.pk, sighting=Sighting(student_id=student.pk, distance=0.8, seen_at=at)
-    )
-
-
 # --- Confirming a face the camera was unsure of -------------------------------------------
 
 
 def test_confirming_a_face_marks_the_student_seen_now_as_confirmed_by_the_teacher(
     teacher: User, open_session: ClassSession, student: Student
 ) -> None:
-    response = record_post(
-        logged_in(teacher), open_session, {"student_id": student.pk, "confirm": True, "note": "Confirmed (0.97)"}
-    )
+    record = attendance_confirm_face(session=open_session, student=student, changed_by=teacher, note="Confirmed (0.97)")
 
-    assert response.status_code == 200
-    answer = response.json()
-    assert (answer["status"], answer["source"], answer["changed_by"]) == ("present", "teacher", "Tess Teacher")
-    assert answer["first_seen"] is not None
-    record = AttendanceRecord.objects.get()
-    assert (record.status, record.source, record.note) == ("present", "teacher", "Confirmed (0.97)")
+    assert (record.status, record.source, record.note, record.changed_by) == (
+        "present",
+        "teacher",
+        "Confirmed (0.97)",
+        teacher,
+    )
+    assert record.first_seen_at is not None
     change = AttendanceChange.objects.get()
     assert (change.old_status, change.new_status, change.source, change.changed_by) == (
         "",
@@ -75,7 +66,7 @@ def test_a_face_confirmed_after_the_late_time_is_late(
     open_session.starts_at = timezone.now() - datetime.timedelta(minutes=30)
     open_session.save()
 
-    record_post(logged_in(teacher), open_session, {"student_id": student.pk, "confirm": True})
+    attendance_confirm_face(session=open_session, student=student, changed_by=teacher)
 
     assert records(open_session) == {("S001", "late", "teacher")}
 
@@ -83,9 +74,9 @@ def test_a_face_confirmed_after_the_late_time_is_late(
 def test_a_teachers_confirmation_is_not_overwritten_by_the_camera(
     teacher: User, open_session: ClassSession, student: Student
 ) -> None:
-    record_post(logged_in(teacher), open_session, {"student_id": student.pk, "confirm": True})
+    attendance_confirm_face(session=open_session, student=student, changed_by=teacher)
 
-    sighting(open_session, student, minutes=40)
+    seen(open_session, student, minutes=40)
 
     assert records(open_session) == {("S001", "present", "teacher")}
 
@@ -116,7 +107,7 @@ def test_undo_takes_the_student_back_to_not_seen_and_the_camera_may_mark_them_ag
     undo = AttendanceChange.objects.order_by("-pk").first()
     assert undo is not None
     assert (undo.old_status, undo.new_status, undo.changed_by, undo.note) == ("absent", "", teacher, "Oops")
-    sighting(open_session, student)
+    seen(open_session, student, minutes=1)
     assert records(open_session) == {("S001", "present", "face")}
 
 
@@ -134,7 +125,7 @@ def test_undo_of_a_locked_session_is_refused_for_a_teacher(teacher: User, course
     assert records(locked) == {("S001", "absent", "system")}
 
 
-def test_a_correction_needs_a_status_or_confirm(teacher: User, open_session: ClassSession, student: Student) -> None:
+def test_a_correction_needs_a_status(teacher: User, open_session: ClassSession, student: Student) -> None:
     response = record_post(logged_in(teacher), open_session, {"student_id": student.pk, "note": "?"})
 
     assert response.status_code == 400
@@ -147,7 +138,7 @@ def test_a_correction_needs_a_status_or_confirm(teacher: User, open_session: Cla
 def test_marking_everyone_not_seen_absent_is_provisional(
     teacher: User, open_session: ClassSession, student: Student, alan: Student
 ) -> None:
-    sighting(open_session, student)
+    seen(open_session, student, minutes=1)
 
     response = bulk_post(logged_in(teacher), open_session, {"status": "absent"})
 
@@ -157,7 +148,7 @@ def test_marking_everyone_not_seen_absent_is_provisional(
     ]
     assert records(open_session) == {("S001", "present", "face"), ("S002", "absent", "system")}
     # Seen afterwards: the camera's mark replaces the provisional absence.
-    sighting(open_session, alan, minutes=2)
+    seen(open_session, alan, minutes=2)
     assert records(open_session) == {("S001", "present", "face"), ("S002", "present", "face")}
 
 
@@ -168,7 +159,7 @@ def test_other_statuses_for_everyone_not_seen_are_decisions_by_hand(
     bulk_post(logged_in(teacher), open_session, {"status": status})
 
     assert records(open_session) == {("S001", status, "manual"), ("S002", status, "manual")}
-    sighting(open_session, alan)
+    seen(open_session, alan, minutes=1)
     assert ("S002", status, "manual") in records(open_session)
     assert AttendanceRecord.objects.get(student=alan).last_seen_at is not None
 
@@ -249,3 +240,17 @@ def test_a_cancelled_session_cannot_be_opened(teacher: User, course: Course) -> 
     assert "cancelled" in response.content.decode()
     cancelled.refresh_from_db()
     assert cancelled.state == "cancelled"
+
+
+def test_a_card_check_in_reads_as_such_in_the_report_and_its_csv(
+    teacher: User, open_session: ClassSession, student: Student
+) -> None:
+    seen(open_session, student, minutes=1, source="card")
+    client = logged_in(teacher)
+
+    page = client.get(f"/reports/sessions/{open_session.pk}/").content.decode()
+    csv = client.get(f"/reports/sessions/{open_session.pk}/?format=csv").getvalue().decode()
+
+    assert records(open_session) == {("S001", "present", "card")}
+    assert "Check-in card" in page
+    assert "Check-in card" in csv

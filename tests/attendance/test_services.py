@@ -10,8 +10,6 @@ from django.utils import timezone
 
 from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course, Enrollment
 from attendance.services import (
-    Sighting,
-    attendance_record_sighting,
     attendance_set_status,
     session_close,
     session_open,
@@ -19,6 +17,7 @@ from attendance.services import (
 )
 from config.web import ApplicationError
 from students.models import Student
+from tests.attendance.builders import enrol, seen
 
 pytestmark = pytest.mark.django_db
 
@@ -26,17 +25,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def grace(course: Course) -> Student:
     """A second student of the course."""
-    student = Student.objects.create(student_number="S002", first_name="Grace", last_name="Hopper")
-    Enrollment.objects.create(course=course, student=student, start_date=datetime.date(2020, 1, 1))
-    return student
-
-
-def seen(session: ClassSession, student: Student, *, minutes: float, distance: float = 0.7) -> AttendanceRecord | None:
-    """Face recognition confirms the student `minutes` after the session started."""
-    at = session.starts_at + datetime.timedelta(minutes=minutes)
-    return attendance_record_sighting(
-        session_id=session.pk, sighting=Sighting(student_id=student.pk, distance=distance, seen_at=at)
-    )
+    return enrol(course, Student.objects.create(student_number="S002", first_name="Grace", last_name="Hopper"))
 
 
 def changes(session: ClassSession) -> list[tuple[str, str, str, str, str | None]]:

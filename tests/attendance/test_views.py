@@ -14,19 +14,9 @@ from django.utils import timezone
 
 from attendance.models import AttendanceChange, AttendanceRecord, ClassSession, Course
 from students.models import Student
+from tests.attendance.builders import logged_in
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(db: None) -> User:
-    return User.objects.create_user("admin", password="admin-pass-123", is_staff=True)
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def session_config(html: str) -> dict[str, Any]:
@@ -113,6 +103,7 @@ def test_session_page_has_the_roster_and_the_camera_button(
             "name": "Ada Lovelace",
             "student_number": "S001",
             "has_photo": False,
+            "consented": True,
             "photo_url": None,
             "status": None,
             "first_seen": None,
@@ -318,7 +309,7 @@ def test_a_correction_that_is_not_the_expected_json_is_refused(
     response = record_post(logged_in(teacher), open_session, body)
 
     assert response.status_code == 400
-    assert response.json() == {"error": "Send JSON with student_id, status (or confirm: true) and an optional note."}
+    assert response.json() == {"error": "Send JSON with student_id, status and an optional note."}
     assert not AttendanceRecord.objects.exists()
 
 

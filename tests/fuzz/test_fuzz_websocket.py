@@ -87,7 +87,8 @@ class Socket:
         await self.ws.send_input({"type": "websocket.receive", **message})
         while True:
             answer = await self.receive()
-            if answer["type"] not in ("attendance", "session", "roster"):
+            # Events of the session, and the notice that the models are loading, answer nothing.
+            if answer["type"] not in ("attendance", "session", "roster", "recognition"):
                 return answer
 
     async def receive(self) -> dict[str, Any]:
@@ -156,14 +157,14 @@ def expected_answer(message: str) -> str:
     return "pong" if isinstance(value, dict) and value.get("type") == "ping" else "error"
 
 
-UNKNOWN_TYPE = re.compile(r"^Unknown message type .*; the only", re.DOTALL)
+UNKNOWN_TYPE = re.compile(r"^Unknown message type .*; the text messages", re.DOTALL)
 
 
 def check_error(answer: dict[str, Any]) -> str:
     """The error's message reads as a sentence; the kind of error, for the tally."""
     message = answer["message"]
     assert isinstance(message, str) and message[:1].isupper() and message.endswith("."), answer
-    return f"error: {outcome_of(UNKNOWN_TYPE.sub('Unknown message type …; the only', message))}"
+    return f"error: {outcome_of(UNKNOWN_TYPE.sub('Unknown message type …; the text messages', message))}"
 
 
 def test_fuzzed_frames_get_an_answer_and_the_connection_goes_on(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Page, ViewportSize, WebSocket
+from playwright.sync_api import BrowserContext, FilePayload, Page, ViewportSize, WebSocket
 
 from attendance.models import ClassSession
 from students.models import Student
@@ -98,6 +98,14 @@ def log_in(page: Page, base_url: str, *, username: str, password: str) -> None:
     with page.expect_navigation():
         page.click("form button[type=submit]")
     assert page.url == f"{base_url}/", f"log-in of {username} ended on {page.url}: {page.content()[:2000]}"
+
+
+def preview_csv(page: Page, *, name: str, text: str) -> None:
+    """On an admin CSV import page: upload `text` as the file `name` and wait for the preview."""
+    upload: FilePayload = {"name": name, "mimeType": "text/csv", "buffer": text.encode()}
+    page.set_input_files("input[type=file]", files=[upload])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Preview").click()
 
 
 def open_session_page(live: LivePage, base_url: str, session: ClassSession, *, username: str, password: str) -> None:

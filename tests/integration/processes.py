@@ -1,4 +1,4 @@
-"""Real processes for integration tests: a Celery worker, daphne (bin/serve) and redis-server.
+"""Real processes for integration tests: a Celery worker and beat, daphne (bin/serve) and redis-server.
 
 They run against the pytest-django test database, with Redis (TEST_REDIS_URL) as Celery broker
 and channel layer, and the test's MEDIA_ROOT, secret key and face weights, so data a test commits
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,17 +179,29 @@ def _wait_until(process: RunningProcess, ready: Any, *, what: str, timeout: floa
     raise ProcessFailed(f"{process.name}: {what} not within {timeout:.0f} s. Its log:\n{process.log_tail()}")
 
 
+def _start_celery(
+    program: str,
+    options: list[str],
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    started: Callable[[RunningProcess], object],
+) -> RunningProcess:
+    """`celery -A config <program>`, returned once `started` returned; stopped if it raises."""
+    command = [sys.executable, "-m", "celery", "-A", "config", program, "--loglevel=INFO", *options]
+    process = _spawn(f"celery {program}", command, env=env, log_path=log_path)
+    try:
+        started(process)
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
 def start_celery_worker(*, env: dict[str, str], log_path: Path) -> RunningProcess:
     """`celery -A config worker` (prefork, one child); returns once it answers a ping."""
     hostname = f"integration-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "--loglevel=INFO",
+    options = [
         "--concurrency=1",
         "--pool=prefork",
         f"--hostname={hostname}",
@@ -197,21 +209,32 @@ def start_celery_worker(*, env: dict[str, str], log_path: Path) -> RunningProces
         "--without-mingle",
         "--without-gossip",
     ]
-    process = _spawn("celery worker", command, env=env, log_path=log_path)
-    process.extra["hostname"] = hostname
     probe = Celery("integration-probe", broker=env["REDIS_URL"], set_as_current=False)
-    try:
+
+    def answers(process: RunningProcess) -> None:
         _wait_until(
             process,
             lambda: bool(probe.control.ping(destination=[hostname], timeout=0.5)),
             what="no answer to `celery inspect ping`",
         )
-    except BaseException:
-        process.stop()
-        raise
+
+    try:
+        process = _start_celery("worker", options, env=env, log_path=log_path, started=answers)
     finally:
         probe.close()
+    process.extra["hostname"] = hostname
     return process
+
+
+def start_celery_beat(*, env: dict[str, str], log_path: Path) -> RunningProcess:
+    """`celery -A config beat` with its schedule file beside its log; returns once it has started."""
+    return _start_celery(
+        "beat",
+        [f"--schedule={log_path.with_suffix('.schedule')}"],
+        env=env,
+        log_path=log_path,
+        started=lambda process: wait_for_log(process, r"beat: Starting", timeout=STARTUP_TIMEOUT),
+    )
 
 
 def free_port() -> int:

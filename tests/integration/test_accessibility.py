@@ -10,6 +10,7 @@ test-output/accessibility-<page>-<screen>.png.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.integration.browser import (
     LivePage,
     axe_violations,
     log_in,
+    preview_csv,
     save_screenshot,
 )
 from tests.integration.processes import skip_or_fail
@@ -242,6 +244,17 @@ def test_the_teacher_pages_have_no_accessibility_violations(
     audit.check("session-note-dialog")
     page.get_by_role("button", name="Cancel", exact=True).click()
 
+    # Door mode: before and after Start (its websocket kept from the server, which needs no face
+    # model then), and the page of a session that is not open.
+    page.route_web_socket(re.compile(r"/door/$"), lambda socket: None)
+    audit.visit("door", f"{base_url}/sessions/{school.open_session.pk}/door/")
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_text("Look at the camera")).to_be_visible()
+    audit.check("door-started")
+    page.goto(f"{base_url}/sessions/{session.pk}/door/")
+    expect(page.locator("#door-not-open")).to_be_visible()
+    audit.check("door-not-open")
+
     audit.visit("report-course", f"{base_url}/reports/courses/{course.pk}/")
     audit.visit("report-session", f"{base_url}/reports/sessions/{session.pk}/")
     audit.visit("report-student", f"{base_url}/reports/students/{school.students[0].pk}/")
@@ -269,10 +282,7 @@ def test_the_admin_pages_of_the_app_have_no_accessibility_violations(
     # A preview with every table: an error, a new enrolment, new dates and an unchanged line.
     Student.objects.create(student_number="S005", first_name="Barbara", last_name="Liskov")
     csv = "student_number,start_date,end_date\nS005,2025-09-01,\nS001,2021-01-01,\nS002,,\nNOBODY,,\n"
-    upload: FilePayload = {"name": "enrolments.csv", "mimeType": "text/csv", "buffer": csv.encode()}
-    page.set_input_files("input[type=file]", files=[upload])
-    with page.expect_navigation():
-        page.get_by_role("button", name="Preview").click()
+    preview_csv(page, name="enrolments.csv", text=csv)
     expect(page.locator(".import-errors")).to_be_visible()
     audit.check("admin-enrolment-preview")
 
@@ -283,18 +293,32 @@ def test_the_admin_pages_of_the_app_have_no_accessibility_violations(
         page.get_by_role("link", name="Import students from CSV").click()
     audit.check("admin-student-import")
     csv = "number,first_name,last_name,email\nS006,Margaret,Hamilton,\nS001,Augusta,,\nS003,Grace,Hopper,\nS004,,,bad\n"
-    students: FilePayload = {"name": "students.csv", "mimeType": "text/csv", "buffer": csv.encode()}
-    page.set_input_files("input[type=file]", files=[students])
-    with page.expect_navigation():
-        page.get_by_role("button", name="Preview").click()
+    preview_csv(page, name="students.csv", text=csv)
     expect(page.locator(".import-errors")).to_be_visible()
     audit.check("admin-student-import-preview")
-    students["buffer"] = b"number,first_name,last_name,email\nS006,Margaret,Hamilton,\n"
-    page.set_input_files("input[type=file]", files=[students])
-    with page.expect_navigation():
-        page.get_by_role("button", name="Preview").click()
+    preview_csv(page, name="students.csv", text="number,first_name,last_name,email\nS006,Margaret,Hamilton,\n")
     expect(page.get_by_role("button", name="Apply: create 1, change 0")).to_be_visible()
     audit.check("admin-student-import-apply")
+
+    # The course list's OneRoster pages: the sample bundle's preview (every kind of change), one with
+    # errors, and the export's form, also with a bad range.
+    audit.visit("admin-courses", f"{base_url}/admin/attendance/course/")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Import OneRoster bundle").click()
+    audit.check("admin-oneroster-import")
+    bundle = sorted(str(path) for path in (ROOT / "tests" / "fixtures" / "oneroster").glob("*.csv"))
+    page.set_input_files("input[type=file]", files=bundle)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("button", name=re.compile(r"^Apply the \d+ changes$"))).to_be_visible()
+    audit.check("admin-oneroster-preview")
+    preview_csv(page, name="users.csv", text="sourcedId,role,username,givenName,familyName\nu-1,wizard,w,W,Z\n")
+    expect(page.locator(".import-errors")).to_be_visible()
+    audit.check("admin-oneroster-errors")
+    audit.visit("admin-oneroster-export", f"{base_url}/admin/attendance/course/oneroster/export/")
+    page.goto(f"{base_url}/admin/attendance/course/oneroster/export/?from=2030-02-01&to=2030-01-01")
+    expect(page.get_by_role("alert")).to_contain_text("is before the from date")
+    audit.check("admin-oneroster-export-error")
 
     audit.visit("admin-student", f"{base_url}/admin/students/student/{school.students[0].pk}/change/")
     audit.visit("admin-photos", f"{base_url}/admin/students/studentphoto/")

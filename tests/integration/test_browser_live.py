@@ -8,9 +8,6 @@ and nobody who is not in the clip is.
 
 from __future__ import annotations
 
-import csv
-import io
-import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -19,13 +16,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.management import call_command
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from attendance.models import AttendanceRecord, ClassSession
 from students.models import Student, StudentPhoto
 from tests.attendance.builders import open_session_with
-from tests.faces import FACES
 from tests.integration.browser import (
     DESKTOP_VIEWPORT,
     OUTPUT,
@@ -37,25 +32,11 @@ from tests.integration.browser import (
     roster_row,
     save_screenshot,
 )
+from tests.integration.conftest import IN_CLIP, MUST_BE_PRESENT, PEOPLE
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 PASSWORD = "teacher-pass-123"
-# Student number: (first name, last name): the two people the clip is about (manifest.json), and the
-# five of ../shared/faces/enroll, Alex Lacamoire among them.
-PEOPLE = {
-    "lin_manuel_miranda": ("Lin-Manuel", "Miranda"),
-    "alex_lacamoire": ("Alex", "Lacamoire"),
-    "biden": ("Joe", "Biden"),
-    "kit_harington": ("Kit", "Harington"),
-    "obama": ("Barack", "Obama"),
-    "rose_leslie": ("Rose", "Leslie"),
-}
-# Lin-Manuel Miranda must be recognised. Alex Lacamoire (24 px at the piano) is a hard case, and
-# Barack Obama is in the audience for the clip's last two seconds, in profile: marking either is
-# not a mistake. The others are not in the clip and must never be marked.
-MUST_BE_PRESENT = "lin_manuel_miranda"
-IN_CLIP = {"lin_manuel_miranda", "alex_lacamoire", "obama"}
 CLIP_SECONDS = 9.2
 # How many pixels of the canvas over the video have something drawn: the faces' boxes and names.
 OVERLAY_PIXELS_DRAWN = """() => {
@@ -66,30 +47,6 @@ OVERLAY_PIXELS_DRAWN = """() => {
   return drawn;
 }"""
 PRESENT_WITHIN_SECONDS = 60
-
-
-@pytest.fixture
-def enrolled(transactional_db: None, tmp_path: Path) -> dict[str, Student]:
-    """The six people enrolled with consent by `enrol_folder` (in this process), by student number."""
-    folder = tmp_path / "enrol"
-    # One photo each is enough here, and each costs the test a second or two.
-    for person in sorted((FACES / "enroll").iterdir()):
-        (folder / person.name).mkdir(parents=True)
-        shutil.copy(min(person.iterdir()), folder / person.name)
-    (folder / "lin_manuel_miranda").mkdir()
-    shutil.copy(FACES / "video" / "lin-manuel-miranda.png", folder / "lin_manuel_miranda" / "clip.png")
-    shutil.copy(FACES / "video" / "alex-lacamoire.png", folder / "alex_lacamoire" / "clip.png")
-    with (folder / "students.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["number", "first_name", "last_name", "email"])
-        writer.writerows([number, first, last, ""] for number, (first, last) in PEOPLE.items())
-
-    call_command("enrol_folder", str(folder), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO())
-
-    photos = StudentPhoto.objects.values_list("student__student_number", "status")
-    assert {number for number, _ in photos} == set(PEOPLE)
-    assert {status for _, status in photos} == {StudentPhoto.Status.READY}
-    return {student.student_number: student for student in Student.objects.all()}
 
 
 def test_lin_manuel_miranda_in_the_webcam_is_marked_present_and_nobody_else(
@@ -218,7 +175,10 @@ def test_an_offer_stays_until_the_teacher_answers_it_and_may_name_someone_else(
     lin_offer = offer(page, lin)
     expect(lin_offer).to_be_visible(timeout=OFFER_WITHIN_SECONDS * 1000)
     expect(lin_offer.get_by_role("img", name="Enrolled photo of Lin-Manuel Miranda")).to_be_visible()
-    assert lin_offer.locator("img").evaluate("(image) => image.complete && image.naturalWidth > 0")
+    # The thumbnail comes from the authorised photo view, and loads.
+    page.wait_for_function(
+        "(image) => image.complete && image.naturalWidth > 0", arg=lin_offer.locator("img").element_handle()
+    )
     # A teacher takes a few seconds to read an offer; frames keep coming meanwhile.
     answers = len(live.of_type("frame"))
     page.wait_for_timeout(3000)
@@ -228,6 +188,7 @@ def test_an_offer_stays_until_the_teacher_answers_it_and_may_name_someone_else(
 
     # "Someone else…": the teacher names the face as another student of the course.
     lin_offer.get_by_role("combobox").select_option(label="Alex Lacamoire")
+    lin_offer.get_by_role("button", name="Name the face offered as Lin-Manuel Miranda as the student chosen").click()
     expect(roster_row(page, alex)).to_have_attribute("data-status", "present")
     expect(roster_row(page, alex).locator(".source")).to_contain_text("confirmed by the teacher (Tess Teacher)")
     expect(lin_offer).to_have_count(0)
@@ -235,6 +196,8 @@ def test_an_offer_stays_until_the_teacher_answers_it_and_may_name_someone_else(
     # The face is offered again as Lin on a later frame; this time the teacher says yes.
     expect(lin_offer).to_be_visible(timeout=OFFER_WITHIN_SECONDS * 1000)
     page.wait_for_timeout(2000)
+    # Lin consented: the teacher may also add this face as a photo of his (the crop, from a session).
+    lin_offer.get_by_label("Also add this face as a photo of Lin-Manuel Miranda").check()
     lin_offer.get_by_role("button", name="Yes, Lin-Manuel is here").click()
     expect(roster_row(page, lin)).to_have_attribute("data-status", "present")
     expect(lin_offer).to_have_count(0)
@@ -245,8 +208,9 @@ def test_an_offer_stays_until_the_teacher_answers_it_and_may_name_someone_else(
         "lin_manuel_miranda": ("present", "teacher"),
         "alex_lacamoire": ("present", "teacher"),
     }
-    alex_note = AttendanceRecord.objects.get(session=session, student=alex).note
-    assert alex_note.startswith("Named by the teacher; the camera suggested Lin-Manuel Miranda")
+    assert AttendanceRecord.objects.get(session=session, student=alex).note == "Named by the teacher on the live page"
+    session_photos = StudentPhoto.objects.filter(origin=StudentPhoto.Origin.SESSION)
+    assert [(photo.student_id, photo.uploaded_by_id) for photo in session_photos] == [(lin.pk, teacher.pk)]
     assert not live.of_type("error"), live.of_type("error")
     live.page.context.close()
 

@@ -40,7 +40,7 @@ def seconds_until_shown(source: LivePage, target: LivePage, student: Student, st
         row = roster_row(live.page, student)
         expect(row).to_have_attribute("data-status", status)
         expect(row.locator(".badge")).to_have_text(label)
-        expect(row).to_contain_text("(by hand)")
+        expect(row).to_contain_text("set by hand")
     return seconds
 
 

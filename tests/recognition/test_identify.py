@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import override_settings
 
 from attendance.models import Course, Enrollment
-from students.models import Student, StudentPhoto
-from tests.faces import FACES, manifest
+from students.models import StudentPhoto
+from tests.faces import FACES, faces_enrolled, manifest
 
 MAYBE_OBAMA = "obama or unknown"
 PEOPLE = sorted(name for name in manifest()["enroll"])
@@ -56,12 +55,8 @@ def enrolled(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, int]]:
     """The five people enrolled (folder names as student numbers); {student number: id}."""
-    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media")):
-        call_command(
-            "enrol_folder", str(FACES / "enroll"), "--consent-given", stdout=io.StringIO(), stderr=io.StringIO()
-        )
-        yield dict(Student.objects.values_list("student_number", "pk"))
-        Student.objects.all().delete()
+    with faces_enrolled(django_db_blocker, tmp_path_factory.mktemp("media")) as ids:
+        yield ids
 
 
 @pytest.fixture(scope="module")

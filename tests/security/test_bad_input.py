@@ -26,7 +26,7 @@ from students.models import Student
 pytestmark = pytest.mark.django_db
 
 OUT_OF_RANGE = "Dates must be in the years 2000 to 2100, not {year}."
-BAD_RECORD = "Send JSON with student_id, status (or confirm: true) and an optional note."
+BAD_RECORD = "Send JSON with student_id, status and an optional note."
 TOO_DEEP = "JSON parse error - the JSON is nested too deeply."
 DEPTH = 100_000
 

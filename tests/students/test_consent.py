@@ -197,13 +197,14 @@ def test_a_student_without_consent_is_on_the_roster_without_a_photo_and_marked_b
     )
 
     assert response.status_code == 200
-    assert response.json() == {"student_id": unconsented.pk, "status": "present", "source": "manual"}
+    answer = response.json()
+    assert (answer["student_id"], answer["status"], answer["source"]) == (unconsented.pk, "present", "manual")
     record = AttendanceRecord.objects.get(session=session, student=unconsented)
     assert (record.status, record.source, record.changed_by) == ("present", "manual", teacher)
     assert AttendanceChange.objects.filter(student=unconsented, source="manual").count() == 1
     roster = live.roster_message(session_id=session.pk)["students"]
     [row] = [row for row in roster if row["student_id"] == unconsented.pk]
-    assert (row["has_photo"], row["status"], row["source"]) == (False, "present", "manual")
+    assert (row["has_photo"], row["consented"], row["status"], row["source"]) == (False, False, "present", "manual")
 
 
 def test_the_admin_actions_record_and_withdraw_consent(
