@@ -671,9 +671,16 @@
 
   // --- Ending the session -----------------------------------------------------------------
 
+  // Set once this page itself asked to end the session: the answer reloads it, and the websocket's
+  // "session closed" must not start a second navigation that would abort that one.
+  let ending = false;
+
   if (endDialog) {
     stateForm.addEventListener("submit", (event) => {
-      if (endDialog.returnValue === "end") return;
+      if (endDialog.returnValue === "end") {
+        ending = true;
+        return;
+      }
       event.preventDefault();
       const unseen = unseenCount();
       endText.textContent =
@@ -748,7 +755,7 @@
         if (message.state !== "open") {
           stopCamera();
           setStatus("The session was closed.", true);
-          window.location.reload();
+          if (!ending) window.location.reload();
         }
         break;
       case "assigned":
