@@ -32,14 +32,17 @@ def door_message(*, session_id: int) -> dict[str, Any]:
     return {"type": "door", "session": {"id": session.pk, "course": session.course.code, "state": session.state}}
 
 
-def greetings(*, session_id: int, student_ids: list[int]) -> list[dict[str, Any]]:
-    """The students' first names, in order, with their status in the session if present or late (else None)."""
+def greetings(*, session_id: int, student_ids: list[int], first_names: dict[int, str]) -> list[dict[str, Any]]:
+    """The students' first names, in order, with their status in the session if present or late
+    (else None). `first_names` is the connection's cache of them, filled here as students come by."""
     statuses = dict(
         AttendanceRecord.objects.filter(session_id=session_id, student_id__in=student_ids).values_list(
             "student_id", "status"
         )
     )
-    first_names = dict(Student.objects.filter(pk__in=student_ids).values_list("pk", "first_name"))
+    missing = [student_id for student_id in student_ids if student_id not in first_names]
+    if missing:
+        first_names.update(Student.objects.filter(pk__in=missing).values_list("pk", "first_name"))
     return [
         {
             "first_name": first_names.get(student_id, ""),
@@ -52,9 +55,12 @@ def greetings(*, session_id: int, student_ids: list[int]) -> list[dict[str, Any]
 class DoorConsumer(SessionConsumer):
     # When each face's track came into view (monotonic seconds); tracks out of view are forgotten.
     tracks_since: dict[int, float]
+    # First names of the students greeted so far (a student walks past for many frames).
+    first_names: dict[int, str]
 
     async def connect(self) -> None:
         self.tracks_since = {}
+        self.first_names = {}
         await super().connect()
 
     async def joined(self) -> None:
@@ -65,7 +71,7 @@ class DoorConsumer(SessionConsumer):
         faces = answer["faces"]
         self.tracks_since = {face["track"]: self.tracks_since.get(face["track"], now) for face in faces}
         # A student who held up their check-in card is greeted like one recognised by face.
-        cards = [card["student_id"] for card in answer.get("cards", []) if card.get("ok")]
+        cards = [card["student_id"] for card in answer["cards"] if card.get("ok")]
         recognised = list(
             dict.fromkeys([face["student_id"] for face in faces if face["student_id"] is not None] + cards)
         )
@@ -75,7 +81,9 @@ class DoorConsumer(SessionConsumer):
             if face["student_id"] is None and now - self.tracks_since[face["track"]] >= UNKNOWN_AFTER_SECONDS
         )
         greet = (
-            await database_sync_to_async(greetings)(session_id=self.session_id, student_ids=recognised)
+            await database_sync_to_async(greetings)(
+                session_id=self.session_id, student_ids=recognised, first_names=self.first_names
+            )
             if recognised
             else []
         )

@@ -69,7 +69,10 @@ def viewer_user(viewer: Viewer) -> User | AnonymousUser:
 def access(*, viewer: Viewer, session_id: int) -> str:
     """The session's state if the viewer may watch it now ("open": they may take attendance),
     else UNAUTHENTICATED or FORBIDDEN (also for a session that does not exist)."""
-    user = viewer_user(viewer)
+    return _access_of(viewer_user(viewer), session_id)
+
+
+def _access_of(user: User | AnonymousUser, session_id: int) -> str:
     if not user.is_authenticated:
         return UNAUTHENTICATED
     session = session_for(user=user, session_id=session_id)
@@ -132,10 +135,11 @@ def _may_take_attendance(viewer: Viewer, session_id: int) -> User:
     """The viewer's user, if they may still take attendance in the session (else AccessLost)."""
     # Checked before anything is marked, not only on the page's re-checks: nothing may be marked
     # in the moment between a right being taken away and the page being closed.
-    now = access(viewer=viewer, session_id=session_id)
+    user = viewer_user(viewer)
+    now = _access_of(user, session_id)
     if now != ClassSession.State.OPEN:
         raise AccessLost(now)
-    return cast("User", viewer_user(viewer))
+    return cast("User", user)
 
 
 def course_cards_only(*, session_id: int) -> bool:
@@ -213,7 +217,7 @@ def frame_message(
     size: tuple[int, int],
     names: dict[int, str],
     elapsed_ms: float,
-    cards: list[dict[str, Any]] | None = None,
+    cards: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The answer to one frame: its faces (boxes in the frame's pixels), how many are named, and
     the check-in cards read in it (each accepted or refused, with its message)."""
@@ -238,6 +242,6 @@ def frame_message(
         "size": list(size),
         "in_view": len(faces),
         "recognised": sum(1 for face in faces if face.student_id is not None),
-        "cards": cards or [],
+        "cards": cards,
         "ms": round(elapsed_ms, 1),
     }

@@ -19,13 +19,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from attendance import live
 from attendance.decisions import SightingLog
-from recognition.images import face_crop_jpeg
+from recognition.images import face_crop, jpeg_bytes
 from recognition.live import LiveFace, LiveRecognizer, decode_frame, run_inference
 from recognition.qr import read_qr_codes
 
@@ -50,8 +51,9 @@ class LiveSession:
         self.frames = 0
         # Card text -> when it was last checked (time.monotonic()).
         self.cards_read: dict[str, float] = {}
-        # Track id of an unnamed face -> (when last in view, its crop as a JPEG).
-        self.face_crops: dict[int, tuple[float, bytes]] = {}
+        # Track id of an unnamed face -> (when last in view, its crop). Encoded only if the
+        # teacher adds it as a photo: most faces are never named.
+        self.face_crops: dict[int, tuple[float, np.ndarray]] = {}
 
     async def process_frame(self, data: bytes, *, viewer: live.Viewer) -> dict[str, Any]:
         """The `frame` answer to one webcam frame of `viewer` (raises ImageRejected,
@@ -108,10 +110,15 @@ class LiveSession:
         for FACE_CROP_KEEP_SECONDS, and never keep more than FACE_CROPS_MAX."""
         now = time.monotonic()
         for face in faces:
-            if face.student_id is None and (face.track_id not in self.face_crops or face.fresh):
-                self.face_crops[face.track_id] = (now, face_crop_jpeg(image, face.box))
-            elif face.track_id in self.face_crops:
-                self.face_crops[face.track_id] = (now, self.face_crops[face.track_id][1])
+            if face.student_id is not None:
+                # Recognised: nobody needs to name it.
+                self.face_crops.pop(face.track_id, None)
+                continue
+            kept = self.face_crops.get(face.track_id)
+            self.face_crops[face.track_id] = (
+                now,
+                face_crop(image, face.box) if kept is None or face.fresh else kept[1],
+            )
         recent = sorted(self.face_crops.items(), key=lambda item: item[1][0], reverse=True)
         self.face_crops = {
             track: kept for track, kept in recent[:FACE_CROPS_MAX] if now - kept[0] < FACE_CROP_KEEP_SECONDS
@@ -122,12 +129,9 @@ class LiveSession:
     ) -> dict[str, Any]:
         """The teacher named a face of the page (by its track): see `live.assign_face`."""
         kept = self.face_crops.get(track) if track is not None else None
+        crop = await run_inference(jpeg_bytes, kept[1]) if kept and add_photo else None
         answer = await database_sync_to_async(live.assign_face)(
-            viewer=viewer,
-            session_id=self.session_id,
-            student_id=student_id,
-            crop=kept[1] if kept else None,
-            add_photo=add_photo,
+            viewer=viewer, session_id=self.session_id, student_id=student_id, crop=crop, add_photo=add_photo
         )
         # Named: its crop is not kept for anything else.
         if track is not None:
@@ -143,9 +147,10 @@ class LiveSession:
         """The recognizer (None in a "cards only" course), with its gallery rebuilt if the
         fingerprint changed since the last check."""
         now = time.monotonic()
-        checked_lately = now - self.gallery_checked_at < settings.GALLERY_REFRESH_SECONDS
-        if self.gallery_checked_at and checked_lately and (self.cards_only or self.recognizer is not None):
-            return self.recognizer if not self.cards_only else None
+        if now - self.gallery_checked_at < settings.GALLERY_REFRESH_SECONDS and (
+            self.cards_only or self.recognizer is not None
+        ):
+            return None if self.cards_only else self.recognizer
         self.gallery_checked_at = now
         self.cards_only = await database_sync_to_async(live.course_cards_only)(session_id=self.session_id)
         if self.cards_only:

@@ -62,6 +62,7 @@ from config.csv_import import (
     csv_lines,
     header_found,
     refuse_duplicate_columns,
+    rows_by,
     shown,
 )
 from config.web import ApplicationError
@@ -668,13 +669,6 @@ def roster_preview(*, data: bytes) -> RosterPreview:
     return preview
 
 
-def _by(model: type[M], column: str, values: Iterable[str]) -> dict[str, M]:
-    found: dict[str, M] = {}
-    for chunk in chunks(sorted(set(values))):
-        found.update((getattr(row, column), row) for row in model._default_manager.filter(**{f"{column}__in": chunk}))
-    return found
-
-
 class _Planner:
     """Compares the parsed bundle with the database, filling the preview."""
 
@@ -711,8 +705,8 @@ class _Planner:
     # Students
 
     def plan_students(self, users: list[_User]) -> None:
-        by_sid = _by(Student, "sourced_id", [user.sourced_id for user in users])
-        by_number = _by(Student, "student_number", [user.student_number for user in users])
+        by_sid = rows_by(Student.objects.all(), "sourced_id", [user.sourced_id for user in users])
+        by_number = rows_by(Student.objects.all(), "student_number", [user.student_number for user in users])
         first_line: dict[str, int] = {}
         for user in users:
             number = user.student_number
@@ -793,16 +787,12 @@ class _Planner:
     # Teachers
 
     def plan_teachers(self, users: list[_User]) -> None:
-        rosters = {
-            roster.sourced_id: roster
-            for chunk in chunks(sorted({user.sourced_id for user in users}))
-            for roster in TeacherRosterId.objects.filter(sourced_id__in=chunk).select_related("user")
-        }
-        by_name: dict[str, User] = {}
-        for chunk in chunks(sorted({user.username for user in users if user.username})):
-            by_name.update(
-                (user.username, user) for user in User.objects.filter(username__in=chunk).select_related("roster_id")
-            )
+        rosters = rows_by(
+            TeacherRosterId.objects.select_related("user"), "sourced_id", [user.sourced_id for user in users]
+        )
+        by_name = rows_by(
+            User.objects.select_related("roster_id"), "username", [user.username for user in users if user.username]
+        )
         first_line: dict[str, int] = {}
         for user in users:
             roster = rosters.get(user.sourced_id)
@@ -865,7 +855,7 @@ class _Planner:
 
     def plan_courses(self) -> None:
         classes = self.parsed.classes
-        by_sid = _by(Course, "sourced_id", [row.sourced_id for row in classes])
+        by_sid = rows_by(Course.objects.all(), "sourced_id", [row.sourced_id for row in classes])
         codes = dict(Course.objects.values_list("code", "sourced_id"))
         linked: set[str] = set()
         for row in classes:
@@ -935,21 +925,27 @@ class _Planner:
 
     def plan_enrolments(self) -> None:
         rows = self.parsed.enrolments
-        known_courses = _by(
-            Course, "sourced_id", [row.class_sourced_id for row in rows if row.class_sourced_id not in self.courses]
+        known_courses = rows_by(
+            Course.objects.all(),
+            "sourced_id",
+            [row.class_sourced_id for row in rows if row.class_sourced_id not in self.courses],
         )
         for sid, known in known_courses.items():
             self.courses[sid] = (known.code, known)
-        students = {**_by(Student, "sourced_id", [row.user_sourced_id for row in rows]), **self.matched_students}
+        students = {
+            **rows_by(Student.objects.all(), "sourced_id", [row.user_sourced_id for row in rows]),
+            **self.matched_students,
+        }
         teachers = {
             **{
-                roster.sourced_id: roster.user
-                for chunk in chunks(sorted({row.user_sourced_id for row in rows}))
-                for roster in TeacherRosterId.objects.filter(sourced_id__in=chunk).select_related("user")
+                sid: roster.user
+                for sid, roster in rows_by(
+                    TeacherRosterId.objects.select_related("user"), "sourced_id", [row.user_sourced_id for row in rows]
+                ).items()
             },
             **self.matched_teachers,
         }
-        by_sid = _by(Enrollment, "sourced_id", [row.sourced_id for row in rows])
+        by_sid = rows_by(Enrollment.objects.all(), "sourced_id", [row.sourced_id for row in rows])
         course_ids = [course.pk for _, course in self.courses.values() if course is not None]
         pairs = {
             (enrolment.course_id, enrolment.student_id): enrolment
@@ -1193,7 +1189,7 @@ def _apply_courses(plans: list[CoursePlan]) -> None:
 
 
 def _ids(model: type[models.Model], sourced_ids: Iterable[str]) -> dict[str, int]:
-    return {sid: row.pk for sid, row in _by(model, "sourced_id", sourced_ids).items()}
+    return {sid: row.pk for sid, row in rows_by(model._default_manager.all(), "sourced_id", sourced_ids).items()}
 
 
 def _apply_enrolments(plans: list[EnrolmentPlan]) -> None:

@@ -44,31 +44,35 @@ class Sighting:
     source: str = AttendanceRecord.Source.FACE
 
 
-def _broadcast(record: AttendanceRecord) -> None:
+def _broadcast(session_id: int, student: Student, record: AttendanceRecord | None) -> None:
+    """Tell the session's live pages the student's record (None: not seen yet)."""
     broadcast_on_commit(
-        record.session_id,
-        {
-            "type": "attendance",
-            "student_id": record.student_id,
-            "name": record.student.full_name,
-            **record_fields(record),
-        },
+        session_id,
+        {"type": "attendance", "student_id": student.pk, "name": student.full_name, **record_fields(record)},
     )
 
 
 def _change(
-    record: AttendanceRecord, *, old_status: str, source: str, changed_by: User | None = None, note: str = ""
+    session_id: int,
+    student: Student,
+    record: AttendanceRecord | None,
+    *,
+    old_status: str,
+    source: str,
+    changed_by: User | None = None,
+    note: str = "",
 ) -> None:
+    """Audit one change of the student's status (record None: back to not seen) and broadcast it."""
     AttendanceChange.objects.create(
-        session_id=record.session_id,
-        student_id=record.student_id,
+        session_id=session_id,
+        student_id=student.pk,
         old_status=old_status,
-        new_status=record.status,
+        new_status=record.status if record else "",
         source=source,
         changed_by=changed_by,
         note=note,
     )
-    _broadcast(record)
+    _broadcast(session_id, student, record)
 
 
 def seen_status(session: ClassSession, seen_at: datetime.datetime) -> str:
@@ -104,7 +108,7 @@ def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> Attend
             },
         )
         if created:
-            _change(record, old_status="", source=sighting.source)
+            _change(record.session_id, record.student, record, old_status="", source=sighting.source)
             return record
         if record.source not in (Source.FACE, Source.CARD, Source.SYSTEM):
             # A person's decision stands; the page shows that the camera has seen the student.
@@ -113,7 +117,7 @@ def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> Attend
             record.last_seen_at = max(record.last_seen_at or sighting.seen_at, sighting.seen_at)
             record.save(update_fields=["first_seen_at", "last_seen_at"])
             if first_sighting:
-                _broadcast(record)
+                _broadcast(record.session_id, record.student, record)
             return record
         old_status = record.status
         record.last_seen_at = max(record.last_seen_at or sighting.seen_at, sighting.seen_at)
@@ -125,7 +129,7 @@ def attendance_record_sighting(*, session_id: int, sighting: Sighting) -> Attend
             record.status, record.source, record.first_seen_at = status, sighting.source, sighting.seen_at
         record.save()
         if record.status != old_status:
-            _change(record, old_status=old_status, source=sighting.source)
+            _change(record.session_id, record.student, record, old_status=old_status, source=sighting.source)
         return record
 
 
@@ -178,7 +182,15 @@ def attendance_set_status(
             record.first_seen_at = record.first_seen_at or seen_at
             record.last_seen_at = max(record.last_seen_at or seen_at, seen_at)
         record.save()
-        _change(record, old_status=old_status, source=source, changed_by=changed_by, note=note)
+        _change(
+            record.session_id,
+            record.student,
+            record,
+            old_status=old_status,
+            source=source,
+            changed_by=changed_by,
+            note=note,
+        )
         return record
 
 
@@ -207,20 +219,9 @@ def attendance_clear(*, session: ClassSession, student: Student, changed_by: Use
         record = AttendanceRecord.objects.select_for_update().filter(session=session, student=student).first()
         if record is None:
             return
-        old_status = record.status
         record.delete()
-        AttendanceChange.objects.create(
-            session=session,
-            student=student,
-            old_status=old_status,
-            new_status="",
-            source=Source.MANUAL,
-            changed_by=changed_by,
-            note=note,
-        )
-        broadcast_on_commit(
-            session.pk,
-            {"type": "attendance", "student_id": student.pk, "name": student.full_name, **record_fields(None)},
+        _change(
+            session.pk, student, None, old_status=record.status, source=Source.MANUAL, changed_by=changed_by, note=note
         )
 
 
@@ -233,7 +234,9 @@ def _mark_unseen(
         record = AttendanceRecord.objects.create(
             session=session, student=student, status=status, source=source, changed_by=changed_by, note=note
         )
-        _change(record, old_status="", source=source, changed_by=changed_by, note=note)
+        _change(
+            record.session_id, record.student, record, old_status="", source=source, changed_by=changed_by, note=note
+        )
         records.append(record)
     return records
 

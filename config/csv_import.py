@@ -13,13 +13,14 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.core import signing
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
@@ -32,6 +33,7 @@ SHOWN_CHARS = 40
 SIGNED_MAX_AGE = 3600
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,15 @@ def shown(value: str) -> str:
 def chunks(items: list[T], size: int = 500) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def rows_by(rows: QuerySet[M], column: str, values: Iterable[str]) -> dict[str, M]:
+    """The rows whose `column` is one of `values`, by that value, looked up a chunk at a time (a
+    file may name thousands)."""
+    found: dict[str, M] = {}
+    for chunk in chunks(sorted(set(values))):
+        found.update((getattr(row, column), row) for row in rows.filter(**{f"{column}__in": chunk}))
+    return found
 
 
 class CsvFileForm(forms.Form):

@@ -123,14 +123,19 @@ def _load(image: Image.Image) -> None:
             raise ImageRejected(f"The image is damaged or truncated ({exc}).") from None
 
 
-def face_crop_jpeg(image: np.ndarray, box: tuple[float, float, float, float], *, margin: float = 0.6) -> bytes:
-    """The face in `box` of an RGB image with `margin` (of the face's size) around it, as a JPEG:
+def face_crop(image: np.ndarray, box: tuple[float, float, float, float], *, margin: float = 0.6) -> np.ndarray:
+    """A copy of the face in `box` of an RGB image with `margin` (of the face's size) around it:
     what a photo of the student from a live page holds, never the whole frame."""
     x1, y1, x2, y2 = box
     pad_x, pad_y = (x2 - x1) * margin, (y2 - y1) * margin
     rows, columns = image.shape[:2]
     left, top = max(0, int(x1 - pad_x)), max(0, int(y1 - pad_y))
     right, bottom = min(columns, int(x2 + pad_x + 1)), min(rows, int(y2 + pad_y + 1))
+    return image[top:bottom, left:right].copy()
+
+
+def jpeg_bytes(image: np.ndarray, *, quality: int = 92) -> bytes:
+    """An RGB image as a JPEG file's bytes."""
     buffer = io.BytesIO()
-    Image.fromarray(image[top:bottom, left:right]).save(buffer, format="JPEG", quality=92)
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()

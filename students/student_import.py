@@ -29,6 +29,7 @@ from config.csv_import import (
     column_names,
     csv_lines,
     refuse_duplicate_columns,
+    rows_by,
     shown,
 )
 from config.web import ApplicationError
@@ -233,12 +234,8 @@ def _problems(values: dict[str, str]) -> list[str]:
 
 
 def students_by_number(numbers: list[str]) -> dict[str, Student]:
-    """The students with these numbers, looked up a chunk at a time (a file may have thousands)."""
+    """The students with these numbers (a file may have thousands)."""
     # Longer strings cannot be a student number: no need to send them to the database.
-    candidates = [number for number in numbers if len(number) <= STUDENT_NUMBER_MAX]
-    students: dict[str, Student] = {}
-    for chunk in chunks(candidates):
-        students.update(
-            (student.student_number, student) for student in Student.objects.filter(student_number__in=chunk)
-        )
-    return students
+    return rows_by(
+        Student.objects.all(), "student_number", [number for number in numbers if len(number) <= STUDENT_NUMBER_MAX]
+    )

@@ -812,7 +812,7 @@
     drawShown();
     setCount(message.in_view ? `${message.recognised} of ${message.in_view} in view recognised` : "Nobody in view");
     showUncertain(faces, shown);
-    showCards(message.cards || []);
+    showCards(message.cards);
     const lowered = frames.loweredQuality();
     const quality = lowered ? ` · JPEG quality ${Math.round(lowered * 100)}%` : "";
     setStatus(`Camera on · ${frame.width}x${frame.height}${quality} · ${Math.round(message.ms)} ms per frame`);
